@@ -1,0 +1,55 @@
+"""The block registry and the contract every block follows.
+
+A block is an ``nn.Module`` class registered with ``@register_block``. The decorator
+attaches a ``BlockInfo`` (role, family, paper, knobs) that the torch-free DSL validates
+against. Contract, by role (maps are NCHW):
+
+- ``stem``:       ``Cls(in_ch, out_ch, **knobs)``, reduces the map by ``Cls.reduction(**knobs)``.
+- ``downsample``: ``Cls(in_ch, out_ch, **knobs)``, halves the map.
+- ``body``:       ``Cls(in_ch, out_ch, stride=1, **knobs)``, keeps the map (or halves it with
+  stride 2 when ``can_stride``); must handle ``in_ch != out_ch``.
+- ``head``:       ``Cls(in_ch, num_classes, **knobs)``, map -> logits.
+
+Each class also gives ``macs(in_ch, out_ch, stride, h, w, **knobs)``: its MACs at an input
+map of h×w, counted by hand the way fvcore counts (the contract tests hold the formula to
+the traced count within 1%), and may give ``check_map(h, w, stride, **knobs)`` returning
+why a map size is refused (e.g. a window that does not divide it).
+
+Block source must use only torch and objects defined in ``hynas.blocks`` modules: the
+exporter copies it verbatim into a standalone model file.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from hynas.registry import Registry
+from hynas.space.catalog import ROLES, BlockInfo, Knob
+
+BLOCKS: Registry[type] = Registry("block", loader="hynas.blocks")
+
+
+def register_block(name: str, *, role: str, family: str, paper: str, knobs: Mapping[str, Knob] | None = None,
+                   attention: bool = False, can_stride: bool = False) -> Callable[[type], type]:
+    """Register an ``nn.Module`` class as a block the DSL can use."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}")
+
+    def wrap(cls: type) -> type:
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        cls.block_info = BlockInfo(name=name, role=role, family=family, paper=paper, attention=attention,
+                                   knobs=dict(knobs or {}), can_stride=can_stride, doc=doc)
+        cls.block_name = name
+        if not hasattr(cls, "macs"):
+            raise TypeError(f"block '{name}' must define a macs(...) formula")
+        return BLOCKS.register(name, cls)
+
+    return wrap
+
+
+def catalog() -> dict[str, BlockInfo]:
+    return {name: cls.block_info for name, cls in BLOCKS.items()}
+
+
+def block_class(name: str) -> Any:
+    return BLOCKS.get(name)

@@ -1,0 +1,156 @@
+"""Arch -> torch model, with the arch validated and every map size checked first.
+
+``block_plan`` lists the units the network executes (stem, each downsample, each block,
+head) with their input shapes: the builder, the analytic cost model and the latency
+predictor all read the same plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch.nn as nn
+
+from hynas.blocks import block_class, catalog
+from hynas.blocks.net import HybridNet
+from hynas.errors import ArchError
+from hynas.space.arch import Arch
+from hynas.space.catalog import NAME_RE, RESERVED_DOWNSAMPLE
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One executed unit: a block at its input shape."""
+
+    role: str
+    type: str
+    in_ch: int
+    out_ch: int
+    stride: int
+    h: int
+    w: int
+    knobs: tuple[tuple[str, Any], ...]
+    stage: int  # -1 for stem, len(stages) for head
+
+    def knob_dict(self) -> dict[str, Any]:
+        return dict(self.knobs)
+
+    def macs(self) -> int:
+        return int(block_class(self.type).macs(self.in_ch, self.out_ch, self.stride, self.h, self.w,
+                                               **self.knob_dict()))
+
+
+def validate_arch(arch: Arch) -> None:
+    """Check an Arch read from anywhere (a run, a file) against the registry: names, roles, knob values.
+
+    Generated code and models are built only from archs that pass this check.
+    """
+    d = arch.to_dict()
+    cat = catalog()
+
+    def check(entry: Any, role: str, where: str) -> None:
+        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
+            raise ArchError(f"arch {where}: missing block type")
+        t = entry["type"]
+        if role == "downsample" and t in RESERVED_DOWNSAMPLE:
+            return
+        if not NAME_RE.match(t) or t not in cat or cat[t].role != role:
+            raise ArchError(f"arch {where}: '{t}' is not a registered {role} block")
+        knobs = entry.get("knobs", {})
+        if not isinstance(knobs, dict) or set(knobs) != set(cat[t].knobs):
+            raise ArchError(f"arch {where}: block '{t}' needs exactly the knobs {sorted(cat[t].knobs)}")
+        for k, v in knobs.items():
+            why = cat[t].knobs[k].check(v)
+            if why:
+                raise ArchError(f"arch {where}.knobs.{k}: {why} Allowed: {cat[t].knobs[k].allowed_text()}")
+        if "out" in entry and (not isinstance(entry["out"], int) or isinstance(entry["out"], bool)
+                               or not 1 <= entry["out"] <= 8192):
+            raise ArchError(f"arch {where}.out: width must be an integer in 1..8192")
+
+    try:
+        inp = d["input"]
+        for k in ("channels", "resolution", "classes"):
+            if not isinstance(inp[k], int) or isinstance(inp[k], bool) or inp[k] < 1:
+                raise ArchError(f"arch input.{k} must be a positive integer")
+        check(d["stem"], "stem", "stem")
+        for i, st in enumerate(d["stages"]):
+            check(st["downsample"], "downsample", f"stages[{i}].downsample")
+            if not st["blocks"]:
+                raise ArchError(f"arch stages[{i}] has no blocks")
+            for j, b in enumerate(st["blocks"]):
+                check(b, "body", f"stages[{i}].blocks[{j}]")
+            if "name" in st and not (isinstance(st["name"], str) and NAME_RE.match(st["name"])):
+                raise ArchError(f"arch stages[{i}].name is not a valid name")
+        check(d["head"], "head", "head")
+    except (KeyError, TypeError) as e:
+        raise ArchError(f"arch is malformed (missing {e})") from None
+
+
+def block_plan(arch: Arch, resolution: int | None = None) -> list[Unit]:
+    """The executed units with their input shapes; raises ArchError for a map a unit refuses."""
+    d = arch.to_dict()
+    res = resolution or d["input"]["resolution"]
+    h = w = res
+    units: list[Unit] = []
+
+    def add(role: str, entry: dict, in_ch: int, out_ch: int, stride: int, stage: int) -> None:
+        cls = block_class(entry["type"])
+        knobs = entry["knobs"]
+        check = getattr(cls, "check_map", None)
+        why = check(h, w, stride, **knobs) if check else None
+        if why:
+            raise ArchError(f"{_where(stage, len(d['stages']))} block '{entry['type']}' refuses the {h}x{w} map "
+                            f"at input resolution {res}: {why}")
+        units.append(Unit(role, entry["type"], in_ch, out_ch, stride, h, w, tuple(sorted(knobs.items())), stage))
+
+    stem = d["stem"]
+    add("stem", stem, d["input"]["channels"], stem["out"], 1, -1)
+    red = block_class(stem["type"]).reduction(**stem["knobs"])
+    h, w = _halve(h, red, res, "stem"), _halve(w, red, res, "stem")
+    c = stem["out"]
+    for i, st in enumerate(d["stages"]):
+        dtype = st["downsample"]["type"]
+        first_stride = 1
+        if dtype == "block":
+            first_stride = 2
+        elif dtype != "none":
+            add("downsample", st["downsample"], c, st["blocks"][0]["out"], 2, i)
+            c = st["blocks"][0]["out"]
+            h, w = _halve(h, 2, res, f"stage {i + 1}"), _halve(w, 2, res, f"stage {i + 1}")
+        for j, b in enumerate(st["blocks"]):
+            s = first_stride if j == 0 else 1
+            add("body", b, c, b["out"], s, i)
+            if s == 2:
+                h, w = _halve(h, 2, res, f"stage {i + 1}"), _halve(w, 2, res, f"stage {i + 1}")
+            c = b["out"]
+    add("head", d["head"], c, d["input"]["classes"], 1, len(d["stages"]))
+    return units
+
+
+def _halve(size: int, factor: int, res: int, where: str) -> int:
+    if size % factor or size // factor < 1:
+        raise ArchError(f"{where}: a {size}x{size} map cannot be reduced by {factor} (input resolution {res}); "
+                        f"use a resolution divisible by the network's total stride")
+    return size // factor
+
+
+def _where(stage: int, n: int) -> str:
+    return "stem" if stage < 0 else "head" if stage >= n else f"stage {stage + 1}"
+
+
+def build_model(arch: Arch, resolution: int | None = None) -> nn.Module:
+    """Build the torch model of an arch; refuses (ArchError) a resolution the arch cannot run at."""
+    validate_arch(arch)
+    block_plan(arch, resolution)
+    d = arch.to_dict()
+    blocks = {t: block_class(t) for t in _types(d)}
+    return HybridNet(d, blocks)
+
+
+def _types(d: dict) -> set[str]:
+    names = {d["stem"]["type"], d["head"]["type"]}
+    for st in d["stages"]:
+        names.add(st["downsample"]["type"])
+        names.update(b["type"] for b in st["blocks"])
+    return names - set(RESERVED_DOWNSAMPLE)

@@ -1,0 +1,24 @@
+"""The search-space DSL: YAML -> frozen ``Space`` -> concrete ``Arch``. Imports no torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hynas.space.arch import Arch
+from hynas.space.loader import load_space, parse_space
+from hynas.space.sampling import (InfeasibleSpace, OptunaChooser, RandomChooser, ReplayChooser, contains, decode,
+                                  encode, fixed_arch, mutate, rule_violations, sample)
+from hynas.space.size import space_size, size_text
+from hynas.space.spec import Space
+
+SPACES_DIR = Path(__file__).resolve().parent.parent.parent / "search_spaces"
+
+
+def shipped_spaces() -> dict[str, Path]:
+    """Spaces shipped inside the package (usable by name, e.g. ``--space default``)."""
+    return {p.stem: p for p in sorted(SPACES_DIR.glob("*.yaml"))}
+
+
+__all__ = ["Arch", "Space", "load_space", "parse_space", "sample", "mutate", "decode", "encode", "contains",
+           "fixed_arch", "rule_violations", "space_size", "size_text", "InfeasibleSpace", "RandomChooser",
+           "ReplayChooser", "OptunaChooser", "shipped_spaces"]

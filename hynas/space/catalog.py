@@ -1,0 +1,100 @@
+"""What the DSL needs to know about blocks, without torch.
+
+Blocks live in ``hynas.blocks`` (which imports torch) and describe themselves with a
+``BlockInfo``: role, family, paper, whether they attend, which knobs they take and what
+values each knob allows. The space loader validates a YAML file against a *catalog* (a
+mapping of block name to ``BlockInfo``); the default catalog comes from ``hynas.blocks``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+ROLES = ("stem", "downsample", "body", "head")
+#: downsample choices that are not blocks: keep the map, or let the first block stride.
+NO_DOWNSAMPLE = "none"
+FIRST_BLOCK_STRIDES = "block"
+RESERVED_DOWNSAMPLE = (NO_DOWNSAMPLE, FIRST_BLOCK_STRIDES)
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+KINDS = ("int", "float", "str", "bool")
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One tunable argument of a block: its type, the values it allows and its default."""
+
+    kind: str
+    default: Any
+    choices: tuple[Any, ...] | None = None  # allowed values (str, bool, small int sets)
+    low: float | None = None  # inclusive numeric range when ``choices`` is None
+    high: float | None = None
+    doc: str = ""
+
+    def check(self, value: Any) -> str | None:
+        """Return why ``value`` is not allowed, or None when it is."""
+        ok_type = {
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+            "str": isinstance(value, str),
+            "bool": isinstance(value, bool),
+        }[self.kind]
+        if not ok_type:
+            return f"expected a {self.kind}, got {type(value).__name__} {value!r}."
+        if self.choices is not None and value not in self.choices:
+            return f"value {value!r} is not allowed."
+        if self.low is not None and value < self.low or self.high is not None and value > self.high:
+            return f"value {value!r} is out of range."
+        return None
+
+    def allowed_text(self) -> str:
+        if self.choices is not None:
+            return ", ".join(repr(c) for c in self.choices)
+        return f"{self.kind} in [{self.low}, {self.high}]"
+
+
+def int_knob(default: int, low: int, high: int, doc: str = "") -> Knob:
+    return Knob("int", default, None, low, high, doc)
+
+
+def float_knob(default: float, low: float, high: float, doc: str = "") -> Knob:
+    return Knob("float", default, None, low, high, doc)
+
+
+def choice_knob(default: Any, choices: tuple[Any, ...], doc: str = "") -> Knob:
+    kind = "bool" if isinstance(default, bool) else "int" if isinstance(default, int) else (
+        "float" if isinstance(default, float) else "str")
+    return Knob(kind, default, tuple(choices), None, None, doc)
+
+
+def bool_knob(default: bool, doc: str = "") -> Knob:
+    return Knob("bool", default, (False, True), None, None, doc)
+
+
+@dataclass(frozen=True)
+class BlockInfo:
+    """A block's description as the DSL sees it."""
+
+    name: str
+    role: str
+    family: str
+    paper: str
+    attention: bool = False
+    knobs: Mapping[str, Knob] = field(default_factory=dict)
+    can_stride: bool = False  # body blocks: may take stride 2 as the first block of a stage
+    doc: str = ""
+
+    def full_knobs(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """All knobs of the block, the given values over the defaults, in a stable order."""
+        return {k: given.get(k, spec.default) for k, spec in sorted(self.knobs.items())}
+
+
+Catalog = Mapping[str, BlockInfo]
+
+
+def default_catalog() -> Catalog:
+    """The catalog of registered blocks (imports ``hynas.blocks``, hence torch)."""
+    from hynas.blocks import catalog
+
+    return catalog()

@@ -1,0 +1,390 @@
+"""YAML -> validated ``Space``. Every problem is a ``SpecError`` naming file, field and allowed values.
+
+Grammar (see docs/DSL.md): a space has ``name``, ``input``, ``stem``, ``stages``, ``head``
+and optional ``rules``. Wherever a list of choices is expected a single value is accepted,
+and integer choices may be written ``{range: [low, high]}`` or ``{range: [low, high, step]}``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from hynas.errors import SpecError
+from hynas.space.catalog import (FIRST_BLOCK_STRIDES, NAME_RE, NO_DOWNSAMPLE, RESERVED_DOWNSAMPLE, Catalog,
+                                 default_catalog)
+from hynas.space.spec import BlockOption, InputSpec, Rules, Segment, Space, StageSpec, StemSpec
+
+MAX_FILE_BYTES = 1_000_000
+MAX_ALIASES = 64
+LIMITS = {"count": 64, "repeat": 16, "stages": 12, "width": 8192, "resolution": 2048,
+          "classes": 100_000, "channels": 64, "choices": 256}
+TOP_KEYS = ("name", "description", "input", "stem", "stages", "head", "rules")
+
+
+class _GuardedLoader(yaml.SafeLoader):
+    """safe_load with a cap on aliases, so an anchor bomb is refused instead of expanded."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: D401
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise SpecError(f"more than {MAX_ALIASES} YAML aliases (anchor bomb?); write the values out.")
+        return super().compose_node(parent, index)
+
+
+def read_yaml(path: str | Path) -> tuple[Any, str]:
+    """Read a YAML file safely: size cap, UTF-8 only, alias cap, syntax errors located."""
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError("file not found (give a path to a YAML space, or a shipped space name).", file=str(p))
+    data = p.read_bytes()
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError(f"file is {len(data)} bytes; a space file may be at most {MAX_FILE_BYTES}.", file=str(p))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"not UTF-8 text (byte {e.start}).", file=str(p)) from None
+    try:
+        return yaml.load(text, Loader=_GuardedLoader), text  # noqa: S506 - SafeLoader subclass
+    except SpecError as e:
+        raise e.located(str(p)) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SpecError(f"YAML syntax error{where}: {problem}.", file=str(p)) from None
+
+
+def load_space(path: str | Path, catalog: Catalog | None = None) -> Space:
+    """Load and validate a space file (a path, or the name of a shipped space)."""
+    p = resolve_space_path(path)
+    raw, text = read_yaml(p)
+    try:
+        return parse_space(raw, catalog, name_hint=p.stem, file=str(p), text=text)
+    except SpecError as e:
+        raise e.located(str(p)) from None
+
+
+def resolve_space_path(path: str | Path) -> Path:
+    p = Path(path)
+    if p.exists() or p.suffix in (".yaml", ".yml") or "/" in str(path):
+        return p
+    from hynas.space import shipped_spaces
+
+    known = shipped_spaces()
+    if str(path) in known:
+        return known[str(path)]
+    raise SpecError(f"no such file and no shipped space named '{path}'.", allowed=sorted(known))
+
+
+def parse_space(raw: Any, catalog: Catalog | None = None, *, name_hint: str = "space", file: str = "",
+                text: str = "") -> Space:
+    cat = catalog if catalog is not None else default_catalog()
+    top = _mapping(raw, "", TOP_KEYS, required=("input", "stem", "stages", "head"))
+    rules = _rules(top.get("rules"), "rules")
+    stages_raw = top["stages"]
+    if not isinstance(stages_raw, list) or not stages_raw:
+        raise SpecError("must be a non-empty list of stages.", path="stages")
+    if len(stages_raw) > LIMITS["stages"]:
+        raise SpecError(f"{len(stages_raw)} stages; at most {LIMITS['stages']}.", path="stages")
+    if rules.attention_from_stage is not None and rules.attention_from_stage > len(stages_raw):
+        raise SpecError(f"stage {rules.attention_from_stage} does not exist (the space has "
+                        f"{len(stages_raw)} stages).", path="rules.attention_from_stage",
+                        allowed=f"1..{len(stages_raw)}")
+    stages = tuple(_stage(s, f"stages[{i}]", i, cat, rules) for i, s in enumerate(stages_raw))
+    names = [s.name for s in stages]
+    for i, n in enumerate(names):
+        if n in names[:i]:
+            raise SpecError(f"stage name '{n}' is used twice.", path=f"stages[{i}].name")
+    name = top.get("name", name_hint)
+    if not isinstance(name, str) or not name.strip() or len(name) > 100:
+        raise SpecError("must be a short text.", path="name")
+    desc = top.get("description", "")
+    if not isinstance(desc, str):
+        raise SpecError("must be text.", path="description")
+    return Space(name=name, file=file, input=_input(top["input"], "input"), stem=_stem(top["stem"], cat),
+                 stages=stages, head=_options(_blocks_node(top["head"], "head"), "head", "head", cat),
+                 rules=rules, description=desc, raw=text,
+                 attention_types=frozenset(n for n, i in cat.items() if i.attention))
+
+
+# ---------------------------------------------------------------- small validators
+
+def _mapping(node: Any, path: str, keys: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
+    if not isinstance(node, dict):
+        raise SpecError(f"must be a mapping, got {_kind(node)}.", path=path or "(top level)")
+    for k in node:
+        if k not in keys:
+            raise SpecError(f"unknown key '{k}'.", path=_join(path, str(k)), allowed=keys)
+    for k in required:
+        if k not in node:
+            raise SpecError("is missing.", path=_join(path, k), allowed=f"a value for '{k}'")
+    return node
+
+
+def _int(node: Any, path: str, low: int, high: int) -> int:
+    if not isinstance(node, int) or isinstance(node, bool):
+        raise SpecError(f"must be an integer, got {_kind(node)}.", path=path, allowed=f"{low}..{high}")
+    if not low <= node <= high:
+        raise SpecError(f"{node} is out of range.", path=path, allowed=f"{low}..{high}")
+    return node
+
+
+def _number(node: Any, path: str) -> float:
+    if isinstance(node, str):  # YAML 1.1 reads 2.0e6 (no exponent sign) as text
+        try:
+            node = float(node)
+        except ValueError:
+            raise SpecError(f"must be a positive number, got {node!r}.", path=path) from None
+    if not isinstance(node, (int, float)) or isinstance(node, bool) or node != node or node <= 0:
+        raise SpecError(f"must be a positive number, got {node!r}.", path=path)
+    return float(node)
+
+
+def _int_choices(node: Any, path: str, low: int, high: int) -> tuple[int, ...]:
+    values = _choice_list(node, path)
+    out = tuple(_int(v, f"{path}[{i}]" if len(values) > 1 else path, low, high) for i, v in enumerate(values))
+    return tuple(sorted(set(out)))
+
+
+def _choice_list(node: Any, path: str) -> list[Any]:
+    if isinstance(node, dict):
+        _mapping(node, path, ("range",), required=("range",))
+        r = node["range"]
+        if (not isinstance(r, list) or len(r) not in (2, 3)
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in r)):
+            raise SpecError("must be [low, high] or [low, high, step] of integers.", path=f"{path}.range")
+        step = r[2] if len(r) == 3 else 1
+        if step < 1 or r[1] < r[0]:
+            raise SpecError("needs low <= high and step >= 1.", path=f"{path}.range")
+        values = list(range(r[0], r[1] + 1, step))
+    elif isinstance(node, list):
+        values = node
+    else:
+        values = [node]
+    if not values:
+        raise SpecError("is an empty list of choices; give at least one value.", path=path)
+    if len(values) > LIMITS["choices"]:
+        raise SpecError(f"{len(values)} choices; at most {LIMITS['choices']}.", path=path)
+    return values
+
+
+def _input(node: Any, path: str) -> InputSpec:
+    m = _mapping(node, path, ("channels", "resolution", "classes"), required=("channels", "resolution",
+                                                                                 "classes"))
+    return InputSpec(channels=_int(m["channels"], f"{path}.channels", 1, LIMITS["channels"]),
+                     resolution=_int(m["resolution"], f"{path}.resolution", 8, LIMITS["resolution"]),
+                     classes=_int(m["classes"], f"{path}.classes", 2, LIMITS["classes"]))
+
+
+def _rules(node: Any, path: str) -> Rules:
+    if node is None:
+        return Rules()
+    m = _mapping(node, path, ("attention_from_stage", "asymmetric", "max_params", "max_macs", "min_params"))
+    asym = m.get("asymmetric", False)
+    if not isinstance(asym, bool):
+        raise SpecError(f"must be true or false, got {asym!r}.", path=f"{path}.asymmetric", allowed=(True, False))
+    afs = m.get("attention_from_stage")
+    rules = Rules(
+        attention_from_stage=None if afs is None else _int(afs, f"{path}.attention_from_stage", 1,
+                                                           LIMITS["stages"]),
+        asymmetric=asym,
+        max_params=_number(m["max_params"], f"{path}.max_params") if "max_params" in m else None,
+        max_macs=_number(m["max_macs"], f"{path}.max_macs") if "max_macs" in m else None,
+        min_params=_number(m["min_params"], f"{path}.min_params") if "min_params" in m else None,
+    )
+    if rules.min_params and rules.max_params and rules.min_params > rules.max_params:
+        raise SpecError(f"min_params {rules.min_params:g} is above max_params {rules.max_params:g}; "
+                        "no architecture can satisfy both.", path=f"{path}.min_params")
+    return rules
+
+
+def _stem(node: Any, cat: Catalog) -> StemSpec:
+    m = _mapping(node, "stem", ("width", "blocks"), required=("width", "blocks"))
+    return StemSpec(width=_int_choices(m["width"], "stem.width", 1, LIMITS["width"]),
+                    options=_options(m["blocks"], "stem.blocks", "stem", cat))
+
+
+def _blocks_node(node: Any, path: str) -> Any:
+    if isinstance(node, dict) and set(node) == {"blocks"}:
+        return node["blocks"]
+    return node
+
+
+STAGE_KEYS = ("name", "width", "downsample", "depth", "blocks", "per_block", "pattern", "repeat", "sequence")
+SEGMENT_KEYS = ("count", "width", "blocks", "per_block", "sequence")
+
+
+def _stage(node: Any, path: str, index: int, cat: Catalog, rules: Rules) -> StageSpec:
+    m = _mapping(node, path, STAGE_KEYS, required=("width",))
+    forms = [k for k in ("blocks", "pattern", "sequence") if k in m]
+    if len(forms) != 1:
+        raise SpecError("a stage needs exactly one of 'blocks' (with 'depth'), 'pattern' or 'sequence'.",
+                        path=path, allowed=("blocks", "pattern", "sequence"))
+    drop_attn = rules.attention_from_stage is not None and index + 1 < rules.attention_from_stage
+    if forms[0] == "pattern":
+        if "depth" in m:
+            raise SpecError("'depth' goes with 'blocks'; a pattern sets its counts per segment.", path=f"{path}.depth")
+        pat = m["pattern"]
+        if not isinstance(pat, list) or not pat:
+            raise SpecError("must be a non-empty list of segments.", path=f"{path}.pattern")
+        segments = tuple(_segment(s, f"{path}.pattern[{j}]", cat, drop_attn) for j, s in enumerate(pat))
+        repeat = _int_choices(m.get("repeat", 1), f"{path}.repeat", 1, LIMITS["repeat"])
+    else:
+        if "repeat" in m:
+            raise SpecError("'repeat' goes with 'pattern'.", path=f"{path}.repeat")
+        seg = {k: m[k] for k in ("blocks", "per_block", "sequence") if k in m}
+        if forms[0] == "blocks":
+            if "depth" not in m:
+                raise SpecError("is missing.", path=f"{path}.depth", allowed="an integer or a list of depths")
+            seg["count"] = m["depth"]
+        segments = (_segment(seg, path, cat, drop_attn, count_key="depth"),)
+        repeat = (1,)
+    if min(repeat) * sum(min(s.count) for s in segments) < 1:
+        raise SpecError("every choice must leave the stage at least one block.", path=path)
+    down_raw = m.get("downsample", NO_DOWNSAMPLE if index == 0 else None)
+    if down_raw is None:
+        raise SpecError("is missing.", path=f"{path}.downsample",
+                        allowed=f"{NO_DOWNSAMPLE!r}, {FIRST_BLOCK_STRIDES!r} or a downsample block")
+    downsample = _options(down_raw, f"{path}.downsample", "downsample", cat)
+    for opt in downsample:
+        if opt.type == FIRST_BLOCK_STRIDES:
+            firsts = segments[0].sequence[0] if segments[0].sequence else segments[0].options
+            bad = [o.type for o in firsts if not cat[o.type].can_stride]
+            if bad:
+                raise SpecError(f"downsample '{FIRST_BLOCK_STRIDES}' needs a first block that can stride; "
+                                f"{', '.join(bad)} cannot.", path=f"{path}.downsample")
+    name = m.get("name", f"s{index + 1}")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise SpecError(f"{name!r} is not a valid stage name.", path=f"{path}.name",
+                        allowed="lower-case letters, digits and _")
+    return StageSpec(name=name, width=_int_choices(m["width"], f"{path}.width", 1, LIMITS["width"]),
+                     downsample=downsample, repeat=repeat, segments=segments)
+
+
+def _segment(node: Any, path: str, cat: Catalog, drop_attn: bool, count_key: str = "count") -> Segment:
+    m = _mapping(node, path, SEGMENT_KEYS if count_key == "count" else SEGMENT_KEYS + ("depth",))
+    width = _int_choices(m["width"], f"{path}.width", 1, LIMITS["width"]) if "width" in m else None
+    per_block = m.get("per_block", False)
+    if not isinstance(per_block, bool):
+        raise SpecError(f"must be true or false, got {per_block!r}.", path=f"{path}.per_block")
+    if "sequence" in m:
+        if "blocks" in m or "count" in m:
+            raise SpecError("a sequence lists its blocks; do not add 'blocks' or a count.", path=path)
+        seq = m["sequence"]
+        if not isinstance(seq, list) or not seq or len(seq) > LIMITS["count"]:
+            raise SpecError(f"must be a list of 1..{LIMITS['count']} blocks.", path=f"{path}.sequence")
+        opts, widths = [], []
+        for k, el in enumerate(seq):
+            p = f"{path}.sequence[{k}]"
+            if isinstance(el, dict) and "blocks" in el:
+                em = _mapping(el, p, ("blocks", "width"), required=("blocks",))
+                widths.append(_int_choices(em["width"], f"{p}.width", 1, LIMITS["width"]) if "width" in em
+                              else None)
+                opts.append(_filter_attn(_options(em["blocks"], f"{p}.blocks", "body", cat), p, cat, drop_attn))
+            else:
+                widths.append(None)
+                opts.append(_filter_attn(_options(el, p, "body", cat), p, cat, drop_attn))
+        return Segment(count=(len(seq),), width=width, options=(), per_block=True, sequence=tuple(opts),
+                       seq_widths=tuple(widths))
+    if "blocks" not in m:
+        raise SpecError("is missing.", path=f"{path}.blocks", allowed="a mapping of block type to knob choices")
+    if "count" not in m:
+        raise SpecError("is missing.", path=f"{path}.{count_key}", allowed="an integer or a list")
+    count = _int_choices(m["count"], f"{path}.{count_key}", 0, LIMITS["count"])
+    options = _filter_attn(_options(m["blocks"], f"{path}.blocks", "body", cat), path, cat, drop_attn)
+    return Segment(count=count, width=width, options=options, per_block=per_block)
+
+
+def _filter_attn(options: tuple[BlockOption, ...], path: str, cat: Catalog, drop: bool) -> tuple[BlockOption, ...]:
+    if not drop:
+        return options
+    kept = tuple(o for o in options if not cat[o.type].attention)
+    if not kept:
+        raise SpecError("allows only attention blocks, but rules.attention_from_stage keeps attention out of "
+                        "this stage.", path=path)
+    return kept
+
+
+def _options(node: Any, path: str, role: str, cat: Catalog) -> tuple[BlockOption, ...]:
+    """Parse block choices: a name, a list of names, or a mapping name -> {knob: choices}."""
+    if isinstance(node, str):
+        items: list[tuple[str, Any]] = [(node, None)]
+    elif isinstance(node, list) and node and all(isinstance(n, str) for n in node):
+        items = [(n, None) for n in node]
+    elif isinstance(node, dict) and node:
+        items = list(node.items())
+    else:
+        raise SpecError(f"must name at least one block (a name, a list of names, or a mapping of name to "
+                        f"knobs), got {_kind(node)}.", path=path, allowed=_role_names(cat, role))
+    seen, out = set(), []
+    for name, knobs in items:
+        p = _join(path, str(name))
+        if not isinstance(name, str):
+            raise SpecError(f"block names are text, got {name!r}.", path=path, allowed=_role_names(cat, role))
+        if name in seen:
+            raise SpecError("is listed twice.", path=p)
+        seen.add(name)
+        if role == "downsample" and name in RESERVED_DOWNSAMPLE:
+            if knobs not in (None, {}):
+                raise SpecError("takes no knobs.", path=p)
+            out.append(BlockOption(name, ()))
+            continue
+        info = cat.get(name)
+        if info is None or info.role != role:
+            raise SpecError(f"unknown {role} block '{name}'.", path=p, allowed=_role_names(cat, role))
+        out.append(BlockOption(name, _knobs(knobs, p, info)))
+    return tuple(out)
+
+
+def _knobs(node: Any, path: str, info: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    if node is None:
+        node = {}
+    if not isinstance(node, dict):
+        raise SpecError(f"knobs must be a mapping of knob to choices, got {_kind(node)}.", path=path,
+                        allowed=sorted(info.knobs) or "no knobs")
+    result = []
+    for k in node:
+        if k not in info.knobs:
+            raise SpecError(f"unknown knob '{k}' for block '{info.name}'.", path=_join(path, str(k)),
+                            allowed=sorted(info.knobs) or "no knobs")
+    for k, spec in sorted(info.knobs.items()):
+        if k not in node:
+            result.append((k, (spec.default,)))
+            continue
+        values = _choice_list(node[k], _join(path, k))
+        checked = []
+        for i, v in enumerate(values):
+            why = spec.check(v)
+            if why:
+                raise SpecError(why, path=_join(path, k) + (f"[{i}]" if len(values) > 1 else ""),
+                                allowed=spec.allowed_text())
+            checked.append(float(v) if spec.kind == "float" else v)
+        uniq = tuple(dict.fromkeys(checked))
+        result.append((k, uniq))
+    return tuple(result)
+
+
+def _role_names(cat: Catalog, role: str) -> list[str]:
+    names = sorted(n for n, i in cat.items() if i.role == role)
+    return (list(RESERVED_DOWNSAMPLE) + names) if role == "downsample" else names
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _kind(node: Any) -> str:
+    return "nothing" if node is None else f"{type(node).__name__} {node!r}"[:80]
+
+
+def option_from_arch(entry: Mapping[str, Any]) -> BlockOption:
+    """A one-point option for a concrete block entry of an Arch (used by fixed spaces)."""
+    return BlockOption(entry["type"], tuple((k, (v,)) for k, v in sorted(entry.get("knobs", {}).items())))

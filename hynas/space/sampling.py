@@ -1,0 +1,341 @@
+"""One decoder serves every way of drawing an Arch from a Space.
+
+``decode(space, chooser)`` walks the space in a fixed order and asks the chooser for
+each decision by a stable name (``s2.width``, ``s3.g0.count``, ``s3.g1.ntb.sr_ratio``...).
+Random sampling, Optuna's define-by-run ``trial.suggest_categorical``, replay of stored
+decisions, mutation and ``contains`` are just different choosers. Only decisions with
+more than one option are asked, so a fixed space asks nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import Counter
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Callable, Protocol, Sequence
+
+from hynas.errors import UserError
+from hynas.space.arch import Arch
+from hynas.space.catalog import FIRST_BLOCK_STRIDES, NO_DOWNSAMPLE
+from hynas.space.spec import BlockOption, Space, StageSpec
+
+Check = Callable[[Arch], "str | None"]
+
+
+class Chooser(Protocol):
+    def choose(self, name: str, options: Sequence[Any]) -> Any: ...
+
+
+class _Mismatch(Exception):
+    """Raised while encoding when the arch does not fit a branch of the space."""
+
+
+class RandomChooser:
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    def choose(self, name: str, options: Sequence[Any]) -> Any:
+        return options[self.rng.randrange(len(options))]
+
+
+class ReplayChooser:
+    """Answers from stored decisions; falls back to another chooser for names not stored."""
+
+    def __init__(self, decisions: dict[str, Any], fallback: Chooser | None = None) -> None:
+        self.decisions = decisions
+        self.fallback = fallback
+
+    def choose(self, name: str, options: Sequence[Any]) -> Any:
+        if name in self.decisions and self.decisions[name] in options:
+            return self.decisions[name]
+        if self.fallback is None:
+            raise _Mismatch(name)
+        return self.fallback.choose(name, options)
+
+
+class OptunaChooser:
+    """Define-by-run sampling from an Optuna trial (``trial.suggest_categorical``)."""
+
+    def __init__(self, trial: Any) -> None:
+        self.trial = trial
+
+    def choose(self, name: str, options: Sequence[Any]) -> Any:
+        return self.trial.suggest_categorical(name, list(options))
+
+
+class _Recorder:
+    def __init__(self, inner: Chooser) -> None:
+        self.inner = inner
+        self.decisions: dict[str, Any] = {}
+        self.options: dict[str, tuple[Any, ...]] = {}
+
+    def __call__(self, name: str, options: Sequence[Any], hint: Callable[[], Any] | None = None) -> Any:
+        if len(options) == 1:
+            if hint is not None and isinstance(self.inner, _HintChooser) and hint() != options[0]:
+                raise _Mismatch(name)
+            return options[0]
+        if isinstance(self.inner, _HintChooser):
+            value = self.inner.answer(name, options, hint)
+        else:
+            value = self.inner.choose(name, options)
+        self.decisions[name] = value
+        self.options[name] = tuple(options)
+        return value
+
+
+# ------------------------------------------------------------------------- decoding
+
+def decode(space: Space, chooser: Chooser) -> tuple[Arch, dict[str, Any]]:
+    """Build an Arch from a chooser's answers; returns it with the decisions made."""
+    rec = _Recorder(chooser)
+    arch = _decode(space, rec, None)
+    return arch, rec.decisions
+
+
+def _decode(space: Space, ch: _Recorder, ref: dict | None) -> Arch:
+    r = ref or {}
+    stem_opt = _pick(ch, "stem", space.stem.options, lambda: r["stem"]["type"])
+    stem = {"type": stem_opt.type, "out": ch("stem.width", space.stem.width, lambda: r["stem"]["out"]),
+            "knobs": _knobs(ch, "stem", stem_opt, lambda: r["stem"]["knobs"])}
+    stages = [_decode_stage(st, ch, (r.get("stages") or [None] * len(space.stages))[i] if ref else None)
+              for i, st in enumerate(space.stages)]
+    head_opt = _pick(ch, "head", space.head, lambda: r["head"]["type"])
+    head = {"type": head_opt.type, "knobs": _knobs(ch, "head", head_opt, lambda: r["head"]["knobs"])}
+    inp = {"channels": space.input.channels, "resolution": space.input.resolution, "classes": space.input.classes}
+    return Arch({"input": inp, "stem": stem, "stages": stages, "head": head})
+
+
+def _decode_stage(st: StageSpec, ch: _Recorder, ref: dict | None) -> dict[str, Any]:
+    p = st.name
+    rb = (ref or {}).get("blocks", [])
+    repeat = ch(f"{p}.repeat", st.repeat)
+    counts = [ch(f"{p}.g{j}.count", seg.count) for j, seg in enumerate(st.segments)]
+    if ref is not None and repeat * sum(counts) != len(rb):
+        raise _Mismatch(p)
+    # positions of each (repeat, segment, index) in the stage's block list
+    pos = {}
+    n = 0
+    for rr in range(repeat):
+        for j, c in enumerate(counts):
+            for k in range(c):
+                pos[(rr, j, k)] = n
+                n += 1
+
+    def at(rr: int, j: int, k: int) -> dict:
+        return rb[pos[(rr, j, k)]]
+
+    def first_pos_using_stage_width() -> dict:
+        for (rr, j, k), i in sorted(pos.items(), key=lambda t: t[1]):
+            seg = st.segments[j]
+            if seg.width is None and not (seg.seq_widths and seg.seq_widths[k] is not None):
+                return rb[i]
+        raise _Mismatch(p)
+
+    width = ch(f"{p}.width", st.width, lambda: first_pos_using_stage_width()["out"])
+    down_opt = _pick(ch, f"{p}.down", st.downsample, lambda: ref["downsample"]["type"])
+    down = {"type": down_opt.type, "knobs": _knobs(ch, f"{p}.down", down_opt, lambda: ref["downsample"]["knobs"])}
+    multi = len(st.repeat) > 1
+    blocks: list[dict[str, Any]] = []
+    for j, seg in enumerate(st.segments):
+        g = f"{p}.g{j}"
+        first = next((key for key in sorted(pos) if key[1] == j), None)
+        if first is None:  # count 0: the segment is absent, nothing to decide
+            continue
+        seg_w = width if seg.width is None else ch(f"{g}.width", seg.width, lambda f=first: at(*f)["out"])
+        shared = None
+        if not seg.per_block:
+            shared_opt = _pick(ch, g, seg.options, lambda f=first: at(*f)["type"])
+            shared = (shared_opt, _knobs(ch, g, shared_opt, lambda f=first: at(*f)["knobs"]))
+        for rr in range(repeat):
+            for k in range(counts[j]):
+                b = f"{g}.r{rr}.b{k}" if multi else f"{g}.b{k}"
+                hint = (lambda rr=rr, k=k: at(rr, j, k))
+                if shared is not None:
+                    opt, knobs = shared
+                elif seg.sequence is not None:
+                    opt = _pick(ch, b, seg.sequence[k], lambda h=hint: h()["type"])
+                    knobs = _knobs(ch, b, opt, lambda h=hint: h()["knobs"])
+                else:
+                    opt = _pick(ch, b, seg.options, lambda h=hint: h()["type"])
+                    knobs = _knobs(ch, b, opt, lambda h=hint: h()["knobs"])
+                w = seg_w
+                if seg.seq_widths and seg.seq_widths[k] is not None:
+                    w = ch(f"{b}.width", seg.seq_widths[k], lambda h=hint: h()["out"])
+                blocks.append((pos[(rr, j, k)], {"type": opt.type, "out": w, "knobs": knobs}))
+    ordered = [b for _, b in sorted(blocks, key=lambda t: t[0])]
+    return {"name": p, "downsample": down, "blocks": ordered}
+
+
+def _pick(ch: _Recorder, prefix: str, options: tuple[BlockOption, ...], hint: Callable[[], Any]) -> BlockOption:
+    name = ch(f"{prefix}.type", [o.type for o in options], hint)
+    return next(o for o in options if o.type == name)
+
+
+def _knobs(ch: _Recorder, prefix: str, opt: BlockOption, hint: Callable[[], dict]) -> dict[str, Any]:
+    return {k: ch(f"{prefix}.{opt.type}.{k}", values, lambda k=k: hint().get(k)) for k, values in opt.knobs}
+
+
+# -------------------------------------------------------------------- layout rules
+
+def attention_shares(space: Space, arch: Arch) -> list[Fraction]:
+    return [Fraction(sum(b["type"] in space.attention_types for b in st["blocks"]), max(1, len(st["blocks"])))
+            for st in arch.stages]
+
+
+def rule_violations(space: Space, arch: Arch) -> list[str]:
+    """Structural rules (checked without building): attention placement and AsCAN asymmetry."""
+    out = []
+    k = space.rules.attention_from_stage
+    if k is not None:
+        for i, st in enumerate(arch.stages[: k - 1]):
+            if any(b["type"] in space.attention_types for b in st["blocks"]):
+                out.append(f"attention_from_stage: stage {i + 1} has an attention block")
+                break
+    if space.rules.asymmetric:
+        shares = attention_shares(space, arch)
+        for i in range(1, len(shares)):
+            if shares[i] < shares[i - 1]:
+                out.append(f"asymmetric: attention share falls from stage {i} ({float(shares[i - 1]):.2f}) "
+                           f"to stage {i + 1} ({float(shares[i]):.2f})")
+                break
+    return out
+
+
+class InfeasibleSpace(UserError):
+    """No feasible architecture found within the allowed number of samples."""
+
+
+@dataclass
+class SampleStats:
+    tries: int = 0
+    rejected: Counter = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        self.rejected = Counter()
+
+    def explain(self) -> str:
+        if not self.rejected:
+            return "no candidate was rejected"
+        top = ", ".join(f"{rule} ({n}×)" for rule, n in self.rejected.most_common(3))
+        return f"rejected {sum(self.rejected.values())} of {self.tries} samples; most by: {top}"
+
+
+def check_all(space: Space, arch: Arch, check: Check | None) -> str | None:
+    v = rule_violations(space, arch)
+    if v:
+        return v[0].split(":")[0]
+    if check is not None:
+        return check(arch)
+    return None
+
+
+def sample(space: Space, rng: random.Random, check: Check | None = None, max_tries: int = 2000,
+           stats: SampleStats | None = None) -> Arch:
+    """A random feasible Arch (rejection sampling); raises ``InfeasibleSpace`` with the reason."""
+    stats = stats or SampleStats()
+    for _ in range(max_tries):
+        stats.tries += 1
+        arch, _ = decode(space, RandomChooser(rng))
+        why = check_all(space, arch, check)
+        if why is None:
+            return arch
+        stats.rejected[why] += 1
+    raise InfeasibleSpace(f"space '{space.name}' ({space.file or 'in memory'}): no feasible architecture in "
+                          f"{max_tries} samples; {stats.explain()}. Relax that rule or widen the choices.")
+
+
+def encode(space: Space, arch: Arch) -> dict[str, Any] | None:
+    """The decisions that decode to ``arch`` in ``space``, or None if the space cannot make it."""
+    ref = arch.to_dict()
+    if len(ref.get("stages", [])) != len(space.stages):
+        return None
+    struct: list[list[tuple[str, Any]]] = []
+    for st, rs in zip(space.stages, ref["stages"]):
+        combos = []
+        for rep in st.repeat:
+            for counts in itertools.product(*(s.count for s in st.segments)):
+                if rep * sum(counts) == len(rs["blocks"]):
+                    combos.append([(f"{st.name}.repeat", rep)] +
+                                  [(f"{st.name}.g{j}.count", c) for j, c in enumerate(counts)])
+        if not combos:
+            return None
+        struct.append(combos)
+    for choice in itertools.product(*struct):
+        forced = dict(kv for combo in choice for kv in combo)
+        rec = _Recorder(_HintChooser(forced))
+        try:
+            got = _decode(space, rec, ref)
+        except (_Mismatch, KeyError, IndexError, TypeError):
+            continue
+        if got == arch:
+            return rec.decisions
+    return None
+
+
+def contains(space: Space, arch: Arch) -> bool:
+    """True when the space can produce ``arch`` and its layout rules allow it."""
+    a = arch.to_dict()
+    s = space.input
+    if a.get("input") != {"channels": s.channels, "resolution": s.resolution, "classes": s.classes}:
+        return False
+    return encode(space, arch) is not None and not rule_violations(space, arch)
+
+
+class _HintChooser:
+    def __init__(self, forced: dict[str, Any]) -> None:
+        self.forced = forced
+
+    def choose(self, name: str, options: Sequence[Any]) -> Any:  # pragma: no cover - protocol only
+        raise _Mismatch(name)
+
+    def answer(self, name: str, options: Sequence[Any], hint: Callable[[], Any] | None) -> Any:
+        value = self.forced[name] if name in self.forced else (hint() if hint else None)
+        if value is None or value not in options:
+            raise _Mismatch(name)
+        return value
+
+
+def mutate(space: Space, arch: Arch, rng: random.Random, check: Check | None = None,
+           max_tries: int = 200) -> Arch:
+    """Change one decision of ``arch`` (re-drawing any decisions that change branch)."""
+    base = encode(space, arch)
+    if base is None:
+        raise UserError("cannot mutate an architecture that is not in the space")
+    rec = _Recorder(ReplayChooser(base))
+    _decode(space, rec, None)
+    names = sorted(rec.options)
+    if not names:
+        return arch
+    for _ in range(max_tries):
+        name = rng.choice(names)
+        others = [v for v in rec.options[name] if v != base[name]]
+        decisions = dict(base, **{name: rng.choice(others)})
+        child, _ = decode(space, ReplayChooser(decisions, RandomChooser(rng)))
+        if child != arch and check_all(space, child, check) is None:
+            return child
+    return arch
+
+
+def fixed_arch(space: Space) -> Arch:
+    """The single architecture of a space with one point (reference models)."""
+    arch, decisions = decode(space, RandomChooser(random.Random(0)))
+    if decisions:
+        raise UserError(f"space '{space.name}' is not a fixed architecture: it has choices for "
+                        f"{', '.join(sorted(decisions)[:5])}...")
+    return arch
+
+
+def decision_options(space: Space, arch: Arch) -> dict[str, tuple[Any, ...]]:
+    """The options of each decision that produced ``arch`` (for mutation and importance)."""
+    base = encode(space, arch) or {}
+    rec = _Recorder(ReplayChooser(base))
+    _decode(space, rec, None)
+    return rec.options
+
+
+
+__all__ = ["Arch", "Chooser", "RandomChooser", "ReplayChooser", "OptunaChooser", "decode", "sample", "mutate",
+           "encode", "contains", "fixed_arch", "rule_violations", "InfeasibleSpace", "SampleStats",
+           "check_all", "attention_shares", "decision_options", "FIRST_BLOCK_STRIDES", "NO_DOWNSAMPLE"]

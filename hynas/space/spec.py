@@ -1,0 +1,90 @@
+"""The loaded, validated search space: frozen dataclasses, no torch.
+
+Every choice is a tuple of allowed values; a fixed value is a one-element tuple. A space
+with a single choice everywhere is a fixed architecture (how reference models are written).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BlockOption:
+    """A block type with the choices for each of its knobs (all knobs present)."""
+
+    type: str
+    knobs: tuple[tuple[str, tuple[Any, ...]], ...]
+
+    def knob_dict(self) -> dict[str, tuple[Any, ...]]:
+        return dict(self.knobs)
+
+    def n_configs(self) -> int:
+        n = 1
+        for _, values in self.knobs:
+            n *= len(values)
+        return n
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of blocks inside a stage.
+
+    ``options`` lists the allowed blocks. With ``per_block`` false one block type and knob
+    set is drawn for the whole segment (and all repeats); with it true each block draws its
+    own. ``sequence`` segments list one option set per position (per-block heterogeneity,
+    e.g. EfficientMod's alternating MLP ratios); their count is the sequence length.
+    """
+
+    count: tuple[int, ...]
+    width: tuple[int, ...] | None
+    options: tuple[BlockOption, ...]
+    per_block: bool = False
+    sequence: tuple[tuple[BlockOption, ...], ...] | None = None
+    seq_widths: tuple[tuple[int, ...] | None, ...] | None = None
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    width: tuple[int, ...]
+    downsample: tuple[BlockOption, ...]
+    repeat: tuple[int, ...]
+    segments: tuple[Segment, ...]
+
+
+@dataclass(frozen=True)
+class StemSpec:
+    width: tuple[int, ...]
+    options: tuple[BlockOption, ...]
+
+
+@dataclass(frozen=True)
+class Rules:
+    attention_from_stage: int | None = None  # 1-based: attention blocks only from this stage on
+    asymmetric: bool = False  # AsCAN: attention share never decreases from stage to stage
+    max_params: float | None = None
+    max_macs: float | None = None
+    min_params: float | None = None
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    channels: int
+    resolution: int
+    classes: int
+
+
+@dataclass(frozen=True)
+class Space:
+    name: str
+    file: str
+    input: InputSpec
+    stem: StemSpec
+    stages: tuple[StageSpec, ...]
+    head: tuple[BlockOption, ...]
+    rules: Rules
+    attention_types: frozenset[str] = frozenset()  # block types that attend (for layout rules)
+    description: str = ""
+    raw: str = ""  # the YAML text as loaded, saved next to every run for re-runs
