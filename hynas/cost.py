@@ -52,14 +52,18 @@ def _sdpa_macs(inputs: list[Any], outputs: list[Any]) -> int:
     return batch * n * m * (d + dv)
 
 
+def _zero(inputs: list[Any], outputs: list[Any]) -> int:
+    return 0
+
+
 def count_macs(model: nn.Module, x: torch.Tensor) -> int:
     """Trace-based MAC count (fvcore) with attention counted and unknown work refused."""
     from fvcore.nn import FlopCountAnalysis
 
     fca = FlopCountAnalysis(model.eval(), (x,))
     fca.set_op_handle("aten::scaled_dot_product_attention", _sdpa_macs)
-    for op in _NOT_COUNTED:
-        fca.set_op_handle(op, None)
+    for op in _NOT_COUNTED:  # a None handle does not override fvcore's defaults: count zero instead
+        fca.set_op_handle(op, _zero)
     fca.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
     total = int(fca.total())
     bad = [op for op in fca.unsupported_ops() if any(h in op.lower() for h in _WORK_HINTS)]

@@ -1,0 +1,3 @@
+from hynas.cli import main
+
+main()

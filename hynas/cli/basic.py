@@ -1,0 +1,114 @@
+"""`hynas space`, `hynas info`, `hynas list`: look at spaces, archs and what is registered."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import typer
+
+from hynas.cli import app
+from hynas.errors import UserError
+
+
+def load_arch_or_spec(path: str):  # noqa: ANN201 - returns Arch
+    """An Arch from a JSON file, or the single arch of a fixed space YAML (reference models)."""
+    from hynas.space import Arch, fixed_arch, load_space
+
+    p = Path(path)
+    if p.suffix == ".json":
+        if not p.is_file():
+            raise UserError(f"{p}: file not found.")
+        try:
+            return Arch.from_json(p.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise UserError(f"{p}: not a JSON arch ({e}).") from None
+    return fixed_arch(load_space(path))
+
+
+@app.command("space")
+def space_cmd(file: str = typer.Argument(..., help="space YAML (or a shipped space name, e.g. 'default')"),
+              sample: int = typer.Option(0, "--sample", help="print N random architectures"),
+              as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+              seed: int = typer.Option(0, "--seed")) -> None:
+    """Validate a space and print its size (number of distinct architectures)."""
+    from hynas.space import load_space, sample as draw, size_text, space_size
+
+    sp = load_space(file)
+    n = space_size(sp)
+    rng = random.Random(seed)
+    archs = [draw(sp, rng) for _ in range(sample)]
+    if as_json:
+        out = {"name": sp.name, "file": sp.file, "size": str(n), "stages": len(sp.stages)}
+        if sample:
+            out["archs"] = [a.to_dict() | {"hash": a.hash} for a in archs]
+        typer.echo(json.dumps(out, indent=2))
+        return
+    typer.echo(f"{sp.name}: {size_text(n)} architectures ({len(sp.stages)} stages; file {sp.file})")
+    for a in archs:
+        typer.echo(f"  {a.hash}  {a.summary()}")
+
+
+@app.command("info")
+def info_cmd(arch: str = typer.Argument(..., help="arch JSON file, or a fixed-architecture space YAML"),
+             resolution: int = typer.Option(0, help="input resolution (default: the arch's)"),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """Params, MACs and peak activation memory of an architecture."""
+    from hynas.cost import arch_cost
+
+    a = load_arch_or_spec(arch)
+    res = resolution or a.input["resolution"]
+    c = arch_cost(a, res)
+    if as_json:
+        typer.echo(json.dumps({"hash": a.hash, "resolution": res, **c.as_dict()}, indent=2))
+        return
+    typer.echo(f"{a.hash}  {a.summary()}")
+    typer.echo(f"resolution {res}x{res}: params {c.params / 1e6:.3f} M, MACs {c.macs / 1e9:.3f} G, "
+               f"peak activations {c.peak_activation_bytes / 2**20:.2f} MiB (batch 1, fp32)")
+
+
+@app.command("list")
+def list_cmd(what: str = typer.Argument("blocks", help="blocks | targets | proxies | datasets | samplers")) -> None:
+    """List what is registered."""
+    from hynas.registry import Registry
+
+    regs = _registries()
+    if what not in regs:
+        raise UserError(f"unknown list '{what}'. Known: {', '.join(sorted(regs))}.")
+    reg: Registry = regs[what]()
+    if what == "blocks":
+        for name, cls in reg.items():
+            info = cls.block_info
+            knobs = ", ".join(f"{k}={v.allowed_text()}" for k, v in sorted(info.knobs.items())) or "-"
+            tag = " [attention]" if info.attention else ""
+            typer.echo(f"{name:18s} {info.role:10s} {info.family:12s}{tag}\n    {info.doc}\n    paper: {info.paper}"
+                       f"\n    knobs: {knobs}")
+        return
+    for name, item in reg.items():
+        doc = (getattr(item, "__doc__", None) or "").strip().splitlines()
+        typer.echo(f"{name:18s} {doc[0] if doc else ''}")
+
+
+def _registries() -> dict:
+    def blocks():
+        from hynas.blocks import BLOCKS
+        return BLOCKS
+
+    def targets():
+        from hynas.latency import TARGETS
+        return TARGETS
+
+    def proxies():
+        from hynas.proxy.zero_cost import ZERO_COST
+        return ZERO_COST
+
+    def datasets():
+        from hynas.proxy.data import DATASETS
+        return DATASETS
+
+    def samplers():
+        from hynas.search.samplers import SAMPLERS
+        return SAMPLERS
+
+    return {"blocks": blocks, "targets": targets, "proxies": proxies, "datasets": datasets, "samplers": samplers}
