@@ -1,0 +1,142 @@
+"""`hynas search`, `hynas plot`, `hynas export`: the user's day."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from hynas.cli import app
+from hynas.errors import UserError
+
+
+@app.command("search")
+def search_cmd(
+    space: str = typer.Option("default", help="space YAML, or a shipped space name"),
+    target: str = typer.Option("ort-cpu", help="latency target (see `hynas list targets`)"),
+    budget: int = typer.Option(20, help="number of distinct candidates to evaluate"),
+    time_budget: str = typer.Option("", help="wall-clock budget, e.g. 10m; the run stops at whichever comes first"),
+    sampler: str = typer.Option("nsga2", help="nsga2 | tpe | random (see `hynas list samplers`)"),
+    seed: int = typer.Option(0),
+    run_dir: str = typer.Option("runs/default", help="where the study and outputs go; re-run to resume"),
+    storage: str = typer.Option("", help="Optuna storage URL (default: SQLite in the run directory)"),
+    dataset: str = typer.Option("digits", help="proxy dataset (see `hynas list datasets`)"),
+    proxy: str = typer.Option("train", help="'train' (short training) or a zero-cost proxy name"),
+    train_steps: int = typer.Option(300, help="training steps per candidate for the 'train' proxy"),
+    params_objective: bool = typer.Option(False, "--params-objective", help="add params as a third objective"),
+    predict: bool = typer.Option(False, "--predict", help="use the target's latency predictor instead of timing"),
+) -> None:
+    """Multi-objective search (accuracy vs latency) within a budget; resumable."""
+    from hynas.search import SearchConfig, run_search
+    from hynas.search.config import parse_duration
+
+    objectives = ("accuracy", "latency_ms") + (("params_m",) if params_objective else ())
+    cfg = SearchConfig(space=space, run_dir=run_dir, target=target, budget=budget,
+                       time_budget_s=parse_duration(time_budget), sampler=sampler, seed=seed, storage=storage or None,
+                       objectives=objectives, dataset=dataset, proxy=proxy, train_steps=train_steps,
+                       measure=not predict)
+    _check_names(cfg)
+    with _Progress(budget) as bar:
+        summary = run_search(cfg, progress=bar.update)
+    typer.echo(f"stopped: {summary.stop_reason}")
+    typer.echo(f"evaluated {summary.evaluated} candidates in {summary.elapsed_s:.0f} s this session: "
+               f"{summary.complete} complete, {summary.failed} failed"
+               + (f" ({', '.join(f'{k}: {v}' for k, v in summary.failures.items())})" if summary.failures else "")
+               + f"; {summary.rejected} rejected by rules, {summary.duplicates} duplicates skipped"
+               + (f"; {summary.recovered} interrupted trials from an earlier run re-queued" if summary.recovered else ""))
+    typer.echo(f"results in {run_dir}: `hynas plot {run_dir}`, `hynas export {run_dir} --pick knee`")
+
+
+def _check_names(cfg: Any) -> None:
+    """Fail fast (exit 2) on an unknown sampler, target, dataset or proxy, before anything is written."""
+    from hynas.latency import TARGETS
+    from hynas.proxy.data import DATASETS
+    from hynas.search.samplers import SAMPLERS
+    from hynas.space import load_space
+
+    SAMPLERS.get(cfg.sampler)
+    TARGETS.get(cfg.target)
+    if cfg.dataset not in DATASETS and not Path(cfg.dataset).exists():
+        raise UserError(f"unknown dataset '{cfg.dataset}'. Known: {', '.join(DATASETS.names())}, or a path.")
+    if cfg.proxy != "train":
+        from hynas.proxy.zero_cost import ZERO_COST
+
+        ZERO_COST.get(cfg.proxy)
+    load_space(cfg.space)
+
+
+class _Progress:
+    """A rich progress bar: trials done, best accuracy, fastest candidate, hypervolume."""
+
+    def __init__(self, budget: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("{task.description}"), transient=False)
+        self.budget = budget
+
+    def __enter__(self) -> "_Progress":
+        self.progress.start()
+        self.task = self.progress.add_task("", total=self.budget)
+        return self
+
+    def update(self, event: dict[str, Any]) -> None:
+        from optuna.trial import TrialState
+
+        from hynas.results.pareto import hypervolume, reference_point
+
+        study = event["study"]
+        done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        desc = ""
+        if done:
+            pts = [t.values for t in done]
+            dirs = [d.name.lower() for d in study.directions]
+            best = max(t.values[0] for t in done)
+            fastest = min(t.values[1] for t in done)
+            hv = hypervolume(pts, dirs, reference_point(pts, dirs))
+            desc = f"best acc {best:.3f} · fastest {fastest:.3f} ms · HV {hv:.4g}"
+        self.progress.update(self.task, completed=min(event["done"], self.budget), description=desc)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+
+@app.command("plot")
+def plot_cmd(run_dir: str = typer.Argument(..., help="a run directory"),
+             out: str = typer.Option("", help="output folder (default: the run directory)")) -> None:
+    """Write pareto.png and pareto.html (front highlighted, dominated trials faded)."""
+    from hynas.results.plots import plot_run
+    from hynas.results.trials import load_run
+
+    run = load_run(run_dir)
+    if not run.complete():
+        raise UserError(f"{run_dir}: no completed trial to plot yet.")
+    for p in plot_run(run, Path(out) if out else None):
+        typer.echo(f"wrote {p}")
+
+
+@app.command("export")
+def export_cmd(run_dir: str = typer.Argument(..., help="a run directory"),
+               pick: str = typer.Option("knee", help="knee | fastest | most-accurate | trial:N"),
+               out: str = typer.Option("model.py", help="output Python file"),
+               onnx: bool = typer.Option(False, "--onnx", help="also write an ONNX file next to it")) -> None:
+    """Write the chosen architecture as a standalone PyTorch file with a build() function."""
+    from hynas.export import generate_source
+    from hynas.export.pick import pick_trial
+    from hynas.results.trials import load_run
+
+    run = load_run(run_dir)
+    trial = pick_trial(run, pick)
+    src = generate_source(trial.arch, title=f"Trial {trial.number} of the hynas run {run_dir} (pick: {pick}).",
+                          scores={k: v for k, v in trial.values.items()})
+    dest = Path(out)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(src, encoding="utf-8")
+    typer.echo(f"wrote {dest}: trial {trial.number}, {trial.arch.summary()}")
+    typer.echo("  " + ", ".join(f"{k} {v:.4g}" for k, v in trial.values.items()))
+    if onnx:
+        from hynas.export.onnx import export_onnx
+
+        p = export_onnx(trial.arch, dest.with_suffix(".onnx"))
+        typer.echo(f"wrote {p}")

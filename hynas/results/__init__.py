@@ -1,0 +1,1 @@
+"""Results: trials read back from a run, Pareto front and hypervolume (data), plots (drawing)."""

@@ -1,0 +1,102 @@
+"""Score one candidate: global limits, latency on the target, proxy accuracy.
+
+Raises ``Infeasible`` for a candidate a rule rejects (not evaluated, costs nothing) and
+``CandidateError`` (or any exception) for one that fails; the engine records both and
+goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from hynas.search.config import SearchConfig
+from hynas.space.arch import Arch
+from hynas.space.spec import Space
+
+
+class Infeasible(Exception):
+    """A candidate rejected before building by a global limit (max params / MACs)."""
+
+    def __init__(self, rule: str, detail: str) -> None:
+        super().__init__(f"{rule}: {detail}")
+        self.rule = rule
+
+
+@dataclass
+class Evaluation:
+    values: dict[str, float]
+    attrs: dict[str, Any]
+
+
+def check_limits(space: Space, arch: Arch) -> dict[str, float]:
+    """Params and analytic MACs, raising Infeasible when a global limit of the space is broken."""
+    from hynas.cost import analytic_macs, params_fast
+
+    macs = analytic_macs(arch)
+    r = space.rules
+    if r.max_macs is not None and macs > r.max_macs:
+        raise Infeasible("max_macs", f"{macs / 1e6:.1f} M MACs > {r.max_macs / 1e6:.1f} M")
+    params = params_fast(arch)
+    if r.max_params is not None and params > r.max_params:
+        raise Infeasible("max_params", f"{params / 1e6:.3f} M params > {r.max_params / 1e6:.3f} M")
+    if r.min_params is not None and params < r.min_params:
+        raise Infeasible("min_params", f"{params / 1e6:.3f} M params < {r.min_params / 1e6:.3f} M")
+    return {"params": float(params), "macs": float(macs)}
+
+
+def limits_check(space: Space) -> Callable[[Arch], str | None]:
+    """A sampling check function (for ``hynas.space.sample``) applying the global limits."""
+
+    def check(arch: Arch) -> str | None:
+        try:
+            check_limits(space, arch)
+        except Infeasible as e:
+            return e.rule
+        return None
+
+    return check
+
+
+class Evaluator:
+    """Scores candidates for one search: loads the dataset once, then per arch measures and trains."""
+
+    def __init__(self, cfg: SearchConfig, space: Space) -> None:
+        from hynas.proxy.data import load_dataset
+
+        self.cfg = cfg
+        self.space = space
+        self.data = load_dataset(cfg.dataset)
+
+    def proxy_arch(self, arch: Arch) -> Arch:
+        """The arch as trained by the proxy: the dataset's channels and classes (resolution kept if it fits)."""
+        d = self.data
+        return arch.with_input(channels=d.channels, classes=d.classes, resolution=d.resolution)
+
+    def __call__(self, arch: Arch, report: Callable[[int, float], bool] | None = None) -> Evaluation:
+        from hynas.build import build_model
+        from hynas.latency import measure_latency, predict_latency
+
+        sizes = check_limits(self.space, arch)
+        t0 = time.perf_counter()
+        lat = measure_latency(arch, self.cfg.target) if self.cfg.measure else predict_latency(arch, self.cfg.target)
+        t_lat = time.perf_counter() - t0
+        model = build_model(self.proxy_arch(arch))
+        attrs: dict[str, Any] = {"latency": lat.as_dict(), "latency_method": lat.method,
+                                 "latency_seconds": round(t_lat, 3), **sizes}
+        if self.cfg.proxy == "train":
+            from hynas.proxy.trainer import train_proxy
+
+            res = train_proxy(model, self.data, steps=self.cfg.train_steps, seed=self.cfg.seed, report=report)
+            accuracy = float(res.val_accuracy)
+            attrs.update(train_seconds=round(res.seconds, 2), train_loss=float(res.train_loss),
+                         history=[list(h) for h in res.history])
+        else:
+            from hynas.proxy.zero_cost import score
+
+            accuracy = float(score(self.cfg.proxy, model, self.data, seed=self.cfg.seed))
+            attrs["proxy_score"] = accuracy
+        values = {"accuracy": accuracy, "latency_ms": float(lat.median_ms), "params_m": sizes["params"] / 1e6,
+                  "macs_g": sizes["macs"] / 1e9}
+        return Evaluation(values=values, attrs=attrs)

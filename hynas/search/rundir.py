@@ -1,0 +1,101 @@
+"""A run directory: the Optuna study plus everything needed to re-run and read it.
+
+``runs/NAME/run.json`` holds the resolved config, the space YAML as loaded, hynas and
+library versions, and the machine fingerprint. Re-running the same command with the same
+run directory resumes; a different space or objectives in the same directory is refused
+(start a new run directory instead), and so is a run made by an incompatible version.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from hynas.errors import UserError
+from hynas.search.config import SearchConfig
+
+RUN_FORMAT = 1
+STUDY_NAME = "hynas"
+_MUST_MATCH = ("objectives", "space_sha", "target", "dataset", "proxy", "train_steps", "seed")
+
+
+def default_storage(run_dir: Path) -> str:
+    return f"sqlite:///{(run_dir / 'study.db').resolve()}"
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from hynas import __version__
+
+    out = {"hynas": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
+    for pkg in ("torch", "optuna", "onnxruntime", "onnx", "fvcore", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "missing"
+    return out
+
+
+def space_sha(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def prepare(cfg: SearchConfig, space_text: str, fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Create or re-open a run directory; returns its run.json content."""
+    rd = Path(cfg.run_dir)
+    meta_path = rd / "run.json"
+    meta = {"format": RUN_FORMAT, "config": cfg.as_dict(), "space_yaml": space_text, "space_sha": space_sha(space_text),
+            "versions": versions(), "fingerprint": fingerprint or {},
+            "storage": cfg.storage or default_storage(rd), "study_name": STUDY_NAME}
+    if meta_path.exists():
+        old = read_meta(rd)
+        new_cmp = dict(cfg.as_dict(), space_sha=meta["space_sha"])
+        old_cmp = dict(old["config"], space_sha=old["space_sha"])
+        diff = [k for k in _MUST_MATCH if old_cmp.get(k) != new_cmp.get(k)]
+        if diff:
+            raise UserError(f"{rd}: this run directory holds a search with a different {', '.join(diff)}; "
+                            f"resume with the same settings or choose a new --run-dir.")
+        old["config"]["budget"] = cfg.budget  # a larger budget extends the run
+        old["config"]["time_budget_s"] = cfg.time_budget_s
+        meta_path.write_text(json.dumps(old, indent=2))
+        return old
+    rd.mkdir(parents=True, exist_ok=True)
+    meta_path.write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+def read_meta(run_dir: str | Path) -> dict[str, Any]:
+    rd = Path(run_dir)
+    p = rd / "run.json"
+    if not p.is_file():
+        raise UserError(f"{rd}: not a hynas run directory (no run.json). Run `hynas search --run-dir {rd}` first.")
+    try:
+        meta = json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UserError(f"{p}: unreadable run.json ({e}).") from None
+    if not isinstance(meta, dict) or meta.get("format") != RUN_FORMAT:
+        raise UserError(f"{p}: run format {meta.get('format') if isinstance(meta, dict) else '?'} is not "
+                        f"supported by this hynas (format {RUN_FORMAT}); re-run the search with this version.")
+    return meta
+
+
+def open_study(meta: dict[str, Any], sampler: Any = None, create: bool = False) -> Any:
+    import optuna
+
+    from hynas.search.config import OBJECTIVES
+
+    storage = meta["storage"]
+    if create:
+        dirs = [OBJECTIVES[o] for o in meta["config"]["objectives"]]
+        return optuna.create_study(study_name=meta["study_name"], storage=storage, directions=dirs, sampler=sampler,
+                                   load_if_exists=True)
+    try:
+        return optuna.load_study(study_name=meta["study_name"], storage=storage, sampler=sampler)
+    except KeyError:
+        raise UserError(f"no study '{meta['study_name']}' in {storage}.") from None
