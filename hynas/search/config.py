@@ -26,7 +26,8 @@ class SearchConfig:
     proxy: str = "train"  # "train" (short training) or a registered zero-cost proxy name
     train_steps: int = 300
     measure: bool = True  # time each candidate on the target (else use the target's predictor)
-    trial_timeout_s: float | None = None
+    trial_timeout_s: float | None = None  # per-candidate wall-clock cap (hang -> failed)
+    trial_memory_mb: int | None = None  # per-candidate memory cap (OOM -> failed)
     constraints: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
