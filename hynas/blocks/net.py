@@ -2,6 +2,16 @@
 
 ``HybridNet`` takes the arch as plain data and a name -> class mapping, so the exported
 model file can reuse it verbatim with its own copy of the block classes.
+
+Class tokens (CvT's last stage, ConViT from block 10): a layer whose instance has
+``uses_cls = True`` is called as ``x, cls = layer(x, cls)`` with a (B, 1, C) token beside
+the NCHW map; every other layer is called as ``x = layer(x)``. A run of consecutive cls
+layers shares one token; the net creates a learned token (truncated normal, std 0.02, as
+both official codes) where a run starts, in ``cls_tokens["<stage>_<layer>"]``, at that
+layer's input width (the layer tells it as ``cls_in_ch``). A non-cls
+layer (a downsample, a conv block) ends the run. A head with ``uses_cls`` gets the token
+of a run that lasts to the end (``head(x, cls)``), otherwise just the map. Archs without
+cls layers get exactly the module tree and ``state_dict`` keys they always had.
 """
 
 from __future__ import annotations
@@ -34,12 +44,45 @@ class HybridNet(nn.Module):
             self.stages.append(nn.Sequential(*layers))
         head = arch["head"]
         self.head = blocks[head["type"]](c, inp["classes"], **head["knobs"])
+        starts = self._cls_starts()
+        if starts:
+            self.cls_tokens = nn.ParameterDict(
+                {k: nn.Parameter(nn.init.trunc_normal_(torch.zeros(1, 1, w), std=0.02)) for k, w in starts.items()})
+
+    def _cls_starts(self) -> dict[str, int]:
+        """Where a run of cls layers starts -> the token width there."""
+        starts, carrying = {}, False
+        for si, stage in enumerate(self.stages):
+            for li, layer in enumerate(stage):
+                uses = bool(getattr(layer, "uses_cls", False))
+                if uses and not carrying:
+                    starts[f"{si}_{li}"] = int(getattr(layer, "cls_in_ch"))
+                carrying = uses
+        return starts
+
+    def forward_tokens(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The final map and the class token (None when the last layer does not carry one)."""
+        x = self.stem(x)
+        if not hasattr(self, "cls_tokens"):
+            for stage in self.stages:
+                x = stage(x)
+            return x, None
+        cls = None
+        for si, stage in enumerate(self.stages):
+            for li, layer in enumerate(stage):
+                if not getattr(layer, "uses_cls", False):
+                    x, cls = layer(x), None
+                    continue
+                if cls is None:
+                    cls = self.cls_tokens[f"{si}_{li}"].expand(x.shape[0], -1, -1)
+                x, cls = layer(x, cls)
+        return x, cls
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)
-        for stage in self.stages:
-            x = stage(x)
-        return x
+        return self.forward_tokens(x)[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.forward_features(x))
+        x, cls = self.forward_tokens(x)
+        if cls is not None and getattr(self.head, "uses_cls", False):
+            return self.head(x, cls)
+        return self.head(x)
