@@ -21,6 +21,7 @@ REF = Path(__file__).resolve().parents[2] / "search_spaces" / "reference"
 TABLE = [
     ("caformer_s18", 26_342_000, 4.122e9, 26, 4.1),
     ("convformer_s18", 26_774_000, 3.956e9, 27, 3.9),
+    ("efficientmod_s", 12_897_000, 1.409e9, 12.9, 1.4),
 ]
 
 
