@@ -1,0 +1,58 @@
+"""Measure the latency of a whole arch, or of one executed unit, on a target.
+
+A unit (``hynas.build.Unit``) is measured as the module the network runs at that place,
+built by the block contract of its role, at its input shape: the same decomposition the
+predictor sums over.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch.nn as nn
+
+from hynas.latency.result import LatencyResult, machine_fingerprint
+from hynas.latency.target import Target, resolve_target
+from hynas.latency.timing import Timing, TimingPolicy, time_callable
+from hynas.space.arch import Arch
+
+
+def unit_module(unit: Any) -> nn.Module:
+    """The module of one executed unit, built by its role's constructor contract (see blocks/base.py)."""
+    from hynas.blocks import block_class
+
+    cls = block_class(unit.type)
+    if unit.role == "body":
+        return cls(unit.in_ch, unit.out_ch, unit.stride, **unit.knob_dict())
+    return cls(unit.in_ch, unit.out_ch, **unit.knob_dict())
+
+
+def time_module(model: nn.Module, shape: tuple[int, ...], target: Target,
+                policy: TimingPolicy = TimingPolicy()) -> Timing:
+    """Median/p10/p90 of ``model`` at input ``shape`` on ``target``."""
+    return time_callable(target.prepare(model.eval(), shape), policy)
+
+
+def _result(t: Timing, target: Target, resolution: int) -> LatencyResult:
+    return LatencyResult(median_ms=t.median_ms, p10_ms=t.p10_ms, p90_ms=t.p90_ms, repeats=t.repeats,
+                         target=target.name, batch=target.batch, threads=target.threads,
+                         precision=target.precision, runtime=target.runtime,
+                         fingerprint=machine_fingerprint(target.runtime_versions()), method="measured",
+                         resolution=resolution)
+
+
+def measure_latency(arch: Arch, target: str = "ort-cpu", *, resolution: int | None = None,
+                    batch: int | None = None, policy: TimingPolicy = TimingPolicy()) -> LatencyResult:
+    """Build the arch and time it on the target (warm-up, adaptive repeats, spread check)."""
+    from hynas.build import build_model
+
+    t = resolve_target(target, batch)
+    res = resolution or arch.input["resolution"]
+    model = build_model(arch, res)
+    shape = (t.batch, arch.input["channels"], res, res)
+    return _result(time_module(model, shape, t, policy), t, res)
+
+
+def measure_unit(unit: Any, target: Target, policy: TimingPolicy = TimingPolicy()) -> Timing:
+    """Time one executed unit at its input shape and the target's batch."""
+    return time_module(unit_module(unit), (target.batch, unit.in_ch, unit.h, unit.w), target, policy)

@@ -1,0 +1,1 @@
+"""Registered latency targets; every module here registers its targets on import."""
