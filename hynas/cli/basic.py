@@ -35,10 +35,13 @@ def space_cmd(file: str = typer.Argument(..., help="space YAML (or a shipped spa
     """Validate a space and print its size (number of distinct architectures)."""
     from hynas.space import load_space, sample as draw, size_text, space_size
 
+    from hynas.search.evaluate import limits_check
+
     sp = load_space(file)
     n = space_size(sp)
     rng = random.Random(seed)
-    archs = [draw(sp, rng) for _ in range(sample)]
+    check = limits_check(sp) if sample else None  # max_params / max_macs need the block formulas
+    archs = [draw(sp, rng, check=check) for _ in range(sample)]
     if as_json:
         out = {"name": sp.name, "file": sp.file, "size": str(n), "stages": len(sp.stages)}
         if sample:
