@@ -56,7 +56,7 @@ class HybridNet(nn.Module):
             for li, layer in enumerate(stage):
                 uses = bool(getattr(layer, "uses_cls", False))
                 if uses and not carrying:
-                    starts[f"{si}_{li}"] = int(getattr(layer, "cls_in_ch"))
+                    starts[f"{si}_{li}"] = int(layer.cls_in_ch)
                 carrying = uses
         return starts
 
