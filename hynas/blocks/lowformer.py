@@ -101,7 +101,7 @@ class Lowtention(nn.Module):
         self.up = nn.ConvTranspose2d(inner, dim, 2 * stride if stride > 1 else 3, stride, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
+        b, _, h, w = x.shape
         t = self.qkv(self.bn(self.dw(x)))
         hh, ww = t.shape[2], t.shape[3]
         t = t.reshape(b, self.heads, 3 * self.head_dim, hh * ww).transpose(2, 3)

@@ -40,3 +40,20 @@ def test_reference_model_counts(name: str, params: int, macs: float, paper_m: fl
 @pytest.mark.parametrize("space,model", [("metaformer", "caformer_s18"), ("metaformer", "convformer_s18")])
 def test_space_contains_reference(space: str, model: str) -> None:
     assert contains(load_space(space), fixed_arch(load_space(REF / f"{model}.yaml")))
+
+
+def test_metaformer_space_samples_plan_at_224() -> None:
+    """Random members of the MetaFormer space are valid networks at the space's resolution."""
+    import random
+
+    from hynas.build import block_plan, validate_arch
+    from hynas.space import sample
+
+    space = load_space("metaformer")
+    rng = random.Random(0)
+    for _ in range(5):
+        arch = sample(space, rng)
+        assert contains(space, arch)
+        validate_arch(arch)
+        units = block_plan(arch)
+        assert units[0].type == "metaformer_stem" and units[-1].type == "mlp_head"
