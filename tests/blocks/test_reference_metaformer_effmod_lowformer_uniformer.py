@@ -57,3 +57,22 @@ def test_metaformer_space_samples_plan_at_224() -> None:
         validate_arch(arch)
         units = block_plan(arch)
         assert units[0].type == "metaformer_stem" and units[-1].type == "mlp_head"
+
+
+def test_official_details_that_counts_alone_would_not_pin() -> None:
+    """Structural facts of the official code: LowFormer's local branch switches type at 256
+    channels, EfficientMod's ratio-1 blocks skip the MLP activation, MetaFormer's block norms
+    carry no bias, UniFormer's global heads are 64 wide."""
+    from torch import nn
+
+    from hynas.blocks.efficientmod import EfficientModBlock
+    from hynas.blocks.lowformer import FusedConv, LightMBConv, LowFormerBlock
+    from hynas.blocks.metaformer import ConvFormerBlock
+    from hynas.blocks.uniformer import UniFormerGlobalBlock
+
+    assert isinstance(LowFormerBlock(128, 128).local, FusedConv)
+    assert isinstance(LowFormerBlock(256, 256).local, LightMBConv)
+    assert isinstance(EfficientModBlock(32, 32, mlp_ratio=1).act, nn.Identity)
+    assert isinstance(EfficientModBlock(32, 32, mlp_ratio=6).act, nn.GELU)
+    assert ConvFormerBlock(64, 64).norm1.bias is None
+    assert UniFormerGlobalBlock(320, 320).heads == 5
