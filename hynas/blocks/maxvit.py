@@ -34,6 +34,11 @@ from hynas.space.catalog import choice_knob, float_knob, int_knob
 PAPER = "MaxViT (Tu et al. 2022), github.com/google-research/maxvit (timm port maxxvit.py)"
 BN_EPS = 1e-3
 LN_EPS = 1e-5
+GELU_KNOB = choice_knob("tanh", ("tanh", "exact"), "GELU form: tanh approximation (MaxViT) or exact (MOAT)")
+
+
+def make_gelu(kind: str = "tanh") -> nn.Module:
+    return nn.GELU(approximate="tanh" if kind == "tanh" else "none")
 
 
 class PreNormMBConv(nn.Module):
@@ -44,16 +49,16 @@ class PreNormMBConv(nn.Module):
     """
 
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1, expansion: int = 4, kernel: int = 3,
-                 se_ratio: float = 0.25, bn_eps: float = BN_EPS) -> None:
+                 se_ratio: float = 0.25, gelu: str = "tanh") -> None:
         super().__init__()
         mid = out_ch * expansion
         self.pool = nn.AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False) if stride == 2 else nn.Identity()
         self.shortcut = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
-        self.pre_norm = nn.BatchNorm2d(in_ch, eps=bn_eps)
+        self.pre_norm = nn.BatchNorm2d(in_ch, eps=BN_EPS)
         self.conv1_1x1 = nn.Conv2d(in_ch, mid, 1, bias=False)
-        self.norm1 = nn.Sequential(nn.BatchNorm2d(mid, eps=bn_eps), nn.GELU(approximate="tanh"))
+        self.norm1 = nn.Sequential(nn.BatchNorm2d(mid, eps=BN_EPS), make_gelu(gelu))
         self.conv2_kxk = nn.Conv2d(mid, mid, kernel, stride, kernel // 2, groups=mid, bias=False)
-        self.norm2 = nn.Sequential(nn.BatchNorm2d(mid, eps=bn_eps), nn.GELU(approximate="tanh"))
+        self.norm2 = nn.Sequential(nn.BatchNorm2d(mid, eps=BN_EPS), make_gelu(gelu))
         self.se = SqueezeExcite(mid, max(1, int(out_ch * se_ratio))) if se_ratio > 0 else nn.Identity()
         self.conv3_1x1 = nn.Conv2d(mid, out_ch, 1)
 
@@ -155,9 +160,9 @@ class PartitionAttention(nn.Module):
 
 def window_refusal(h: int, w: int, window: int) -> str | None:
     if h % window or w % window:
-        return (f"window {window} must divide the {h}x{w} map (it is cut into {window}x{window} windows and a "
-                f"{window}x{window} grid); choose a window that divides it, or an input resolution that gives "
-                f"such maps (window 7 at 224 gives 56/28/14/7)")
+        return (f"window {window} must divide the {h}x{w} map (attention runs in {window}x{window} windows); "
+                f"choose a window that divides it, or an input resolution that gives such maps (window 7 at "
+                f"224 gives 56/28/14/7)")
     return None
 
 
@@ -196,14 +201,15 @@ class MaxViTBlock(nn.Module):
         return window_refusal(down(h, stride), down(w, stride), window)
 
 
-@register_block("maxvit_stem", role="stem", family="maxvit", paper=PAPER, knobs={})
+@register_block("maxvit_stem", role="stem", family="maxvit", paper=PAPER + "; MOAT uses it with exact GELU",
+                knobs={"gelu": GELU_KNOB})
 class MaxViTStem(nn.Module):
     """conv3x3 stride 2 (bias) + BN + GELU, then conv3x3 (bias): MaxViT's and MOAT's stem, reduction 2."""
 
-    def __init__(self, in_ch: int, out_ch: int) -> None:
+    def __init__(self, in_ch: int, out_ch: int, gelu: str = "tanh") -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, 2, 1)
-        self.norm1 = nn.Sequential(nn.BatchNorm2d(out_ch, eps=BN_EPS), nn.GELU(approximate="tanh"))
+        self.norm1 = nn.Sequential(nn.BatchNorm2d(out_ch, eps=BN_EPS), make_gelu(gelu))
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

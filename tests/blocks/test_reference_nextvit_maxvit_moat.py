@@ -8,7 +8,8 @@ the shipped family spaces must contain their reference model.
 The exact MAC column was measured with fvcore's defaults, which also count norms
 (BatchNorm 2 per element, LayerNorm 5) and, for MaxViT, the one-hot einsum that looks up
 the relative position bias; hynas counts neither (DESIGN.md conventions), so it lands
-below: Next-ViT-S 5.794G (5.810G with norms counted), MaxViT-T 5.545G (5.592G with norms).
+below: Next-ViT-S 5.794G (5.810G with norms counted), MaxViT-T 5.545G (5.592G with norms),
+MOAT-0 5.638G (5.688G with norms).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ REF_DIR = Path(__file__).resolve().parents[2] / "search_spaces" / "reference"
 TABLE = [
     ("Next-ViT-S", "nextvit_s.yaml", 31_763_000, 5.811e9, 31.7, 5.8),
     ("MaxViT-T", "maxvit_t.yaml", 30_917_000, 5.598e9, 31.0, 5.6),
+    ("MOAT-0", "moat_0.yaml", 27_847_000, 5.688e9, 27.8, 5.7),
 ]
 
 
@@ -52,3 +54,40 @@ def test_reference_counts(model: str, yaml_name: str, params: int, macs: float, 
 @pytest.mark.parametrize("space,yaml_name", [("nextvit", "nextvit_s.yaml")])
 def test_family_space_contains_reference(space: str, yaml_name: str) -> None:
     assert contains(load_space(space), _arch(yaml_name))
+
+
+def test_window_that_does_not_divide_the_map_is_refused() -> None:
+    from hynas.build import block_plan
+    from hynas.errors import ArchError
+
+    with pytest.raises(ArchError, match=r"stage 1 block .maxvit. refuses the 128x128 map.*window 7 must divide the 64x64 map"):
+        block_plan(_arch("maxvit_t.yaml"), 256)  # stem 128, stage 1 strides to 64
+
+
+def test_moat_window_equal_to_the_map_is_global_attention_and_counts_match() -> None:
+    import torch
+
+    from hynas.blocks.moat import MOATBlock
+    from hynas.cost import count_macs
+
+    torch.manual_seed(0)
+    glob = MOATBlock(16, 32, 1, head_dim=16, window=0, pos_size=4).eval()
+    win = MOATBlock(16, 32, 1, head_dim=16, window=4, pos_size=4).eval()
+    win.load_state_dict(glob.state_dict())
+    x = torch.randn(1, 16, 4, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(win(x), glob(x))
+    x8 = torch.randn(1, 16, 8, 8)  # four 4x4 windows, table used as is; and global at 8x8, table resized
+    for block, window in ((win, 4), (glob, 0)):
+        assert count_macs(block, x8) == MOATBlock.macs(16, 32, 1, 8, 8, head_dim=16, window=window)
+
+
+def test_ntb_keeps_both_branches_at_small_widths() -> None:
+    import torch
+
+    from hynas.blocks.nextvit import NTB
+
+    block = NTB(16, 48, 2, head_dim=16, sr_ratio=4).eval()
+    assert block.mhca is not None and block.e_mhsa.q.in_features == NTB.split(48, 0.75) < 48
+    with torch.no_grad():  # 3x3 tokens after striding: keys pooled by 16 keep a partial window
+        assert block(torch.randn(1, 16, 6, 6)).shape == (1, 48, 3, 3)
