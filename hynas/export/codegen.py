@@ -155,7 +155,7 @@ def _source(obj: Any) -> str:
     src = textwrap.dedent(inspect.getsource(obj))
     lines = src.splitlines()
     node = ast.parse(src).body[0]
-    drop: set[int] = set(range(0, node.lineno - 1))  # decorator lines
+    drop: set[int] = set(range(node.lineno - 1))  # decorator lines
     if isinstance(node, ast.ClassDef):
         for b in node.body:
             if isinstance(b, ast.FunctionDef) and b.name in _STRIP_METHODS:

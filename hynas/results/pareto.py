@@ -6,7 +6,7 @@ is turned into a minimization.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -1,129 +1,217 @@
-"""Draw a run's trials: Pareto front highlighted, dominated trials faded (PNG and interactive HTML).
+"""Draw a run: accuracy against latency, parameters and MACs, front highlighted, dominated trials
+faded, published hybrids as labelled landmarks, hypervolume over trials (PNG and HTML).
 
-All numbers come from ``front_data``; the two renderers only draw them.
+All numbers come from ``plot_data``; the two renderers only draw them.
 """
 
 from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hynas.results.landmarks import Landmark
 from hynas.results.pareto import hypervolume, pareto_mask, reference_point
-from hynas.results.trials import Run
+from hynas.results.trials import Run, TrialRecord
 
+X_AXES = ("latency_ms", "params_m", "macs_g")
 LABELS = {"accuracy": "proxy accuracy (held-out, fraction)", "latency_ms": "latency (ms)",
-          "params_m": "parameters (M)", "macs_g": "MACs (G)"}
+          "params_m": "parameters (millions)", "macs_g": "MACs (G, multiply-adds)"}
+FRONT, DOMINATED, LANDMARK = "#d1495b", "#9aa5b1", "#2e4057"
+MARKERS = "s^Dvp*hX<>"
 
 
 @dataclass
-class FrontData:
-    x_name: str
-    y_name: str
-    xs: list[float]
-    ys: list[float]
-    on_front: list[bool]
+class PlotData:
+    """Everything the renderers draw: one point per completed trial, landmarks, hypervolume."""
+
+    title: str
+    metrics: list[dict[str, float]]  # per trial: accuracy, latency_ms, params_m, macs_g
+    on_front: list[bool]  # Pareto-optimal for the run's own objectives
     numbers: list[int]
     hover: list[str]
     hv_by_trial: list[tuple[int, float]]
     latency_method: str
+    target: str
+    landmarks: list[Landmark] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def xs(self, name: str, idx: list[int]) -> list[float]:
+        return [self.metrics[i][name] for i in idx]
 
 
-def front_data(run: Run, x: str = "latency_ms", y: str = "accuracy") -> FrontData:
+def trial_metrics(t: TrialRecord) -> dict[str, float]:
+    """A trial's four plotted numbers, from its objective values or its recorded attributes."""
+    a = t.attrs
+    base = {"params_m": a.get("params", float("nan")) / 1e6, "macs_g": a.get("macs", float("nan")) / 1e9,
+            "latency_ms": a.get("latency", {}).get("median_ms", float("nan")), "accuracy": float("nan")}
+    base.update({k: float(v) for k, v in t.values.items()})
+    return base
+
+
+def hover_text(t: TrialRecord, m: dict[str, float]) -> str:
+    a = t.attrs
+    return (f"trial {t.number}<br>{html.escape(t.arch.summary() if t.arch else '')}<br>"
+            f"accuracy {m['accuracy']:.4f} · latency {m['latency_ms']:.3f} ms ({a.get('latency_method', 'measured')})"
+            f"<br>params {m['params_m']:.3f} M · MACs {m['macs_g'] * 1e3:.1f} M")
+
+
+def plot_data(run: Run, landmarks: list[Landmark] | None = None) -> PlotData:
     trials = run.complete()
-    objs = run.objectives
-    pts = [[t.values[o] for o in objs] for t in trials]
+    pts = [[t.values[o] for o in run.objectives] for t in trials]
     mask = pareto_mask(pts, run.directions) if pts else []
     ref = reference_point(pts, run.directions) if pts else []
-    hv, acc = [], []
-    for t, p in zip(trials, pts):
-        acc.append(p)
-        hv.append((t.number, hypervolume(acc, run.directions, ref)))
-    methods = {t.attrs.get("latency_method", "measured") for t in trials}
-    hover = []
-    for t in trials:
-        a = t.attrs
-        hover.append(f"trial {t.number} · {t.arch.summary() if t.arch else ''}<br>"
-                     f"accuracy {t.values.get('accuracy', float('nan')):.4f} · latency {t.values.get('latency_ms', 0):.3f} ms "
-                     f"({a.get('latency_method', 'measured')}) · params {a.get('params', 0) / 1e6:.3f} M · "
-                     f"MACs {a.get('macs', 0) / 1e6:.1f} M")
-    return FrontData(x, y, [_metric(t, x) for t in trials], [_metric(t, y) for t in trials], [bool(m) for m in mask],
-                     [t.number for t in trials], hover, hv, "/".join(sorted(methods)) or "measured")
+    hv = [(t.number, hypervolume(pts[: i + 1], run.directions, ref)) for i, t in enumerate(trials)]
+    metrics = [trial_metrics(t) for t in trials]
+    methods = sorted({t.attrs.get("latency_method", "measured") for t in trials}) or ["measured"]
+    cfg = run.meta["config"]
+    title = f"{cfg['space']} on {cfg['target']}: {len(trials)} candidates, proxy {cfg['proxy']}"
+    if cfg["proxy"] == "train":
+        title += f" ({cfg['train_steps']} steps on {cfg['dataset']})"
+    notes = [f"{lm.label}: not drawn ({lm.skipped})" for lm in landmarks or [] if lm.skipped]
+    return PlotData(title, metrics, [bool(m) for m in mask], [t.number for t in trials],
+                    [hover_text(t, m) for t, m in zip(trials, metrics)], hv, "/".join(methods), cfg["target"],
+                    [lm for lm in landmarks or [] if not lm.skipped], notes)
 
 
-def _metric(t: Any, name: str) -> float:
-    if name in t.values:
-        return float(t.values[name])
-    a = t.attrs
-    return {"params_m": a.get("params", 0) / 1e6, "macs_g": a.get("macs", 0) / 1e9,
-            "latency_ms": a.get("latency", {}).get("median_ms", float("nan"))}.get(name, float("nan"))
+def axis_label(name: str, pd: PlotData) -> str:
+    if name == "latency_ms":
+        return f"latency on {pd.target} (ms, {pd.latency_method}, batch 1)"
+    return LABELS.get(name, name)
 
 
-def _label(name: str, method: str) -> str:
-    label = LABELS.get(name, name)
-    return f"{label[:-5]}, {method}, ms)" if name == "latency_ms" else label
+def _front_order(pd: PlotData, x: str) -> tuple[list[int], list[int]]:
+    """(dominated indices, front indices sorted by x) for one panel."""
+    dom = [i for i, f in enumerate(pd.on_front) if not f]
+    front = sorted((i for i, f in enumerate(pd.on_front) if f), key=lambda i: pd.metrics[i][x])
+    return dom, front
 
 
-def render_png(fd: FrontData, path: Path, title: str) -> None:
+def _panel(ax: Any, pd: PlotData, x: str, main: bool) -> None:
+    dom, front = _front_order(pd, x)
+    ax.scatter(pd.xs(x, dom), pd.xs("accuracy", dom), s=24, c=DOMINATED, alpha=0.5, label="dominated trial")
+    ax.plot(pd.xs(x, front), pd.xs("accuracy", front), "-o", c=FRONT, ms=7, lw=1.5,
+            label="Pareto front (accuracy vs latency)" if main else "Pareto-optimal trial", zorder=3)
+    if main:
+        for i in front:
+            ax.annotate(f"#{pd.numbers[i]}", (pd.metrics[i][x], pd.metrics[i]["accuracy"]),
+                        textcoords="offset points", xytext=(5, -11), fontsize=8, color="#8a1c2b")
+    for k, lm in enumerate(pd.landmarks):
+        vx, vy = lm.values.get(x, math.nan), lm.values.get("accuracy", math.nan)
+        ax.scatter([vx], [vy], marker=MARKERS[k % len(MARKERS)], s=70, c=LANDMARK, edgecolors="white",
+                   linewidths=0.8, zorder=4, label=lm.label if main else None)
+        ax.annotate(lm.label.split(" (")[0], (vx, vy), textcoords="offset points", xytext=(6, 4), fontsize=7.5,
+                    color=LANDMARK)
+    if x in ("params_m", "macs_g", "latency_ms") and _span(pd, x) > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel(axis_label(x, pd))
+    ax.set_ylabel(axis_label("accuracy", pd))
+    ax.grid(alpha=0.3, which="both")
+
+
+def _span(pd: PlotData, x: str) -> float:
+    vals = [m[x] for m in pd.metrics] + [lm.values.get(x, math.nan) for lm in pd.landmarks]
+    vals = [v for v in vals if not math.isnan(v) and v > 0]
+    return max(vals) / min(vals) if vals else 1.0
+
+
+def render_png(pd: PlotData, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [2, 1]})
-    dom = [i for i, f in enumerate(fd.on_front) if not f]
-    front = sorted((i for i, f in enumerate(fd.on_front) if f), key=lambda i: fd.xs[i])
-    ax.scatter([fd.xs[i] for i in dom], [fd.ys[i] for i in dom], s=22, c="#9aa5b1", alpha=0.45, label="dominated")
-    ax.plot([fd.xs[i] for i in front], [fd.ys[i] for i in front], "-o", c="#d1495b", ms=7, lw=1.5,
-            label="Pareto front", zorder=3)
-    for i in front:
-        ax.annotate(f"#{fd.numbers[i]}", (fd.xs[i], fd.ys[i]), textcoords="offset points", xytext=(5, -10),
-                    fontsize=8, color="#8a1c2b")
-    ax.set_xlabel(_label(fd.x_name, fd.latency_method))
-    ax.set_ylabel(_label(fd.y_name, fd.latency_method))
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    ax.set_title(title)
-    if fd.hv_by_trial:
-        ax2.plot([n for n, _ in fd.hv_by_trial], [h for _, h in fd.hv_by_trial], c="#00798c")
-    ax2.set_xlabel("trial number")
-    ax2.set_ylabel("hypervolume (all objectives, run's reference point)")
-    ax2.grid(alpha=0.3)
-    ax2.set_title("hypervolume over trials")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig = plt.figure(figsize=(15, 9.5))
+    grid = fig.add_gridspec(2, 3, height_ratios=[1.35, 1])
+    ax = fig.add_subplot(grid[0, :2])
+    _panel(ax, pd, "latency_ms", main=True)
+    ax.set_title(pd.title, fontsize=11)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, title="landmarks: published hybrids,\n"
+              "input set to the run's, widths\n÷N to the run's size, scored\nby the same proxy and target",
+              title_fontsize=8, alignment="left")
+    for col, x in enumerate(("params_m", "macs_g")):
+        _panel(fig.add_subplot(grid[1, col]), pd, x, main=False)
+    ax_hv = fig.add_subplot(grid[1, 2])
+    if pd.hv_by_trial:
+        ax_hv.step([n for n, _ in pd.hv_by_trial], [h for _, h in pd.hv_by_trial], where="post", c="#00798c")
+    ax_hv.set_xlabel("trial number")
+    ax_hv.set_ylabel("hypervolume (accuracy × ms)")
+    ax_hv.set_title("hypervolume of the trials so far", fontsize=10)
+    ax_hv.grid(alpha=0.3)
+    if pd.notes:
+        fig.text(0.01, 0.005, "\n".join(pd.notes)[:600], fontsize=7, color="#555555", va="bottom")
+    fig.tight_layout(rect=(0, 0.03 * min(3, len(pd.notes)), 1, 1))
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def render_html(fd: FrontData, path: Path, title: str) -> None:
-    """A self-contained interactive page (plotly.js inlined: works offline)."""
+def _html_traces(pd: PlotData, x: str, row: int, col: int, first: bool) -> list[tuple[Any, int, int]]:
     import plotly.graph_objects as go
 
-    def trace(idx: list[int], name: str, color: str, opacity: float, mode: str = "markers") -> Any:
-        return go.Scatter(x=[fd.xs[i] for i in idx], y=[fd.ys[i] for i in idx], mode=mode, name=name,
-                          marker={"color": color, "size": 9}, opacity=opacity,
-                          text=[fd.hover[i] for i in idx], hoverinfo="text")
+    dom, front = _front_order(pd, x)
 
-    dom = [i for i, f in enumerate(fd.on_front) if not f]
-    front = sorted((i for i, f in enumerate(fd.on_front) if f), key=lambda i: fd.xs[i])
-    fig = go.Figure([trace(dom, "dominated", "#9aa5b1", 0.45), trace(front, "Pareto front", "#d1495b", 1.0,
-                                                                     "lines+markers")])
-    fig.update_layout(title=html.escape(title), xaxis_title=_label(fd.x_name, fd.latency_method),
-                      yaxis_title=_label(fd.y_name, fd.latency_method), template="plotly_white")
+    def pts(idx: list[int], name: str, color: str, opacity: float, mode: str) -> Any:
+        return go.Scatter(x=pd.xs(x, idx), y=pd.xs("accuracy", idx), mode=mode, name=name, legendgroup=name,
+                          showlegend=first, marker={"color": color, "size": 9}, opacity=opacity,
+                          text=[pd.hover[i] for i in idx], hoverinfo="text")
+
+    out = [(pts(dom, "dominated trial", DOMINATED, 0.45, "markers"), row, col),
+           (pts(front, "Pareto front", FRONT, 1.0, "lines+markers"), row, col)]
+    for lm in pd.landmarks:
+        v = lm.values
+        text = (f"<b>{html.escape(lm.label)}</b> (published hybrid, adapted)<br>"
+                f"{html.escape(_arch_summary(lm))}<br>accuracy {v['accuracy']:.4f} · latency "
+                f"{v['latency_ms']:.3f} ms<br>params {v['params_m']:.3f} M · MACs {v['macs_g'] * 1e3:.1f} M")
+        out.append((go.Scatter(x=[v.get(x)], y=[v.get("accuracy")], mode="markers+text", name=lm.label,
+                               legendgroup=lm.label, showlegend=first, text=[lm.label.split(" (")[0]],
+                               textposition="top right", hovertext=[text], hoverinfo="text",
+                               marker={"symbol": "diamond", "size": 11, "color": LANDMARK}), row, col))
+    return out
+
+
+def _arch_summary(lm: Landmark) -> str:
+    from hynas.space.arch import Arch
+
+    return Arch(lm.arch).summary() if lm.arch else ""
+
+
+def render_html(pd: PlotData, path: Path) -> None:
+    """A self-contained interactive page (plotly.js inlined: works offline), hover shows each arch."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=2, subplot_titles=("accuracy vs latency", "accuracy vs parameters",
+                                                        "accuracy vs MACs", "hypervolume over trials"))
+    for (x, r, c) in (("latency_ms", 1, 1), ("params_m", 1, 2), ("macs_g", 2, 1)):
+        for trace, rr, cc in _html_traces(pd, x, r, c, first=(r, c) == (1, 1)):
+            fig.add_trace(trace, row=rr, col=cc)
+        fig.update_xaxes(title_text=axis_label(x, pd), row=r, col=c)
+        fig.update_yaxes(title_text=axis_label("accuracy", pd), row=r, col=c)
+    fig.add_trace(go.Scatter(x=[n for n, _ in pd.hv_by_trial], y=[h for _, h in pd.hv_by_trial], mode="lines",
+                             line={"shape": "hv", "color": "#00798c"}, name="hypervolume", showlegend=False),
+                  row=2, col=2)
+    fig.update_xaxes(title_text="trial number", row=2, col=2)
+    fig.update_yaxes(title_text="hypervolume (accuracy × ms)", row=2, col=2)
+    note = "<br>".join(html.escape(n) for n in pd.notes)
+    fig.update_layout(title=html.escape(pd.title) + (f"<br><sup>{note}</sup>" if note else ""),
+                      template="plotly_white", height=900)
     fig.write_html(str(path), include_plotlyjs=True, full_html=True)
 
 
-def plot_run(run: Run, out_dir: Path | None = None) -> list[Path]:
+def plot_run(run: Run, out_dir: Path | None = None, landmarks: list[Landmark] | None = None) -> list[Path]:
+    """Write pareto.png, pareto.html and pareto.json (front trial numbers, hypervolume, landmarks)."""
     out = Path(out_dir or run.path)
     out.mkdir(parents=True, exist_ok=True)
-    fd = front_data(run)
-    title = f"{run.meta['config']['space']} on {run.meta['config']['target']}: {len(fd.xs)} candidates"
-    paths = [out / "pareto.png", out / "pareto.html"]
-    render_png(fd, paths[0], title)
-    render_html(fd, paths[1], title)
-    (out / "pareto.json").write_text(json.dumps({"front": [n for n, f in zip(fd.numbers, fd.on_front) if f],
-                                                  "hypervolume": fd.hv_by_trial[-1][1] if fd.hv_by_trial else 0.0},
-                                                 indent=2))
+    pd = plot_data(run, landmarks)
+    paths = [out / "pareto.png", out / "pareto.html", out / "pareto.json"]
+    render_png(pd, paths[0])
+    render_html(pd, paths[1])
+    summary = {"front": [n for n, f in zip(pd.numbers, pd.on_front) if f],
+               "hypervolume": pd.hv_by_trial[-1][1] if pd.hv_by_trial else 0.0,
+               "landmarks": [{"name": lm.name, "label": lm.label, "divisor": lm.divisor, **lm.values}
+                             for lm in pd.landmarks], "notes": pd.notes}
+    paths[2].write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return paths
