@@ -49,6 +49,23 @@ def _groups(channels: int, head_dim: int) -> int:
     return g
 
 
+def bn_affine(bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel (scale, shift) an eval-mode BatchNorm applies."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale, bn.bias - bn.running_mean * scale
+
+
+def fold_pre_affine(layer: nn.Module, scale: torch.Tensor, shift: torch.Tensor) -> None:
+    """Fold a per-input-channel affine map applied *before* a 1x1 conv or linear into its weight and bias."""
+    with torch.no_grad():  # not a decorator: the exporter drops decorators when it copies this source
+        extra = layer.weight.reshape(layer.weight.shape[0], -1) @ shift
+        layer.weight.mul_(scale.reshape((1, -1) + (1,) * (layer.weight.dim() - 2)))
+        if layer.bias is None:
+            layer.bias = nn.Parameter(extra)
+        else:
+            layer.bias.add_(extra)
+
+
 class NextPatchEmbed(nn.Module):
     """Avg-pool 2x2 (stride 2) then 1x1 conv + BN; identity when neither striding nor widening."""
 
@@ -119,6 +136,12 @@ class NCB(nn.Module):
         x = self.patch_embed(x)
         x = x + self.mhca(x)
         return x + self.mlp(self.norm(x))
+
+    def reparameterize(self) -> None:
+        """Deploy form (official ``merge_bn``): the MLP's pre-norm BN folded into its first conv."""
+        if isinstance(self.norm, nn.BatchNorm2d):
+            fold_pre_affine(self.mlp.conv1, *bn_affine(self.norm))
+            self.norm = nn.Identity()
 
     @staticmethod
     def macs(in_ch: int, out_ch: int, stride: int, h: int, w: int, *, head_dim: int = 32, mlp_ratio: int = 3,
@@ -193,6 +216,23 @@ class NTB(nn.Module):
             y = self.projection(x)
             x = torch.cat([x, y + self.mhca(y)], dim=1)
         return x + self.mlp(self.norm2(x))
+
+    def reparameterize(self) -> None:
+        """Deploy form (official ``merge_bn``): pre-norm BNs folded into q/k/v (through the key/value
+        pooling and its BatchNorm1d, all per-channel affine) and into the MLP's first conv."""
+        if not isinstance(self.norm1, nn.BatchNorm2d):
+            return
+        scale, shift = bn_affine(self.norm1)
+        attn = self.e_mhsa
+        fold_pre_affine(attn.q, scale, shift)
+        if isinstance(attn.norm, nn.BatchNorm1d):
+            s2, t2 = bn_affine(attn.norm)
+            scale, shift = scale * s2, shift * s2 + t2
+            attn.norm = nn.Identity()
+        fold_pre_affine(attn.k, scale, shift)
+        fold_pre_affine(attn.v, scale, shift)
+        fold_pre_affine(self.mlp.conv1, *bn_affine(self.norm2))
+        self.norm1, self.norm2 = nn.Identity(), nn.Identity()
 
     @staticmethod
     def macs(in_ch: int, out_ch: int, stride: int, h: int, w: int, *, head_dim: int = 32, mlp_ratio: int = 2,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from hynas.space import load_space
+from hynas.space import fixed_arch, load_space
 from hynas.space.sampling import contains
 
 REF_DIR = Path(__file__).resolve().parents[2] / "search_spaces" / "reference"
@@ -32,9 +32,7 @@ TABLE = [
 
 
 def _arch(yaml_name: str):
-    from hynas.cli.basic import load_arch_or_spec
-
-    return load_arch_or_spec(str(REF_DIR / yaml_name))
+    return fixed_arch(load_space(REF_DIR / yaml_name))
 
 
 @pytest.mark.parametrize("model,yaml_name,params,macs,paper_params_m,paper_gmacs", TABLE,
@@ -91,3 +89,28 @@ def test_ntb_keeps_both_branches_at_small_widths() -> None:
     assert block.mhca is not None and block.e_mhsa.q.in_features == NTB.split(48, 0.75) < 48
     with torch.no_grad():  # 3x3 tokens after striding: keys pooled by 16 keep a partial window
         assert block(torch.randn(1, 16, 6, 6)).shape == (1, 48, 3, 3)
+
+
+@pytest.mark.parametrize("sr_ratio", [1, 2])
+def test_nextvit_bn_merge_keeps_outputs_and_macs(sr_ratio: int) -> None:
+    """reparameterize() is the official merge_bn: same eval outputs and MACs, no pre-norm BN left."""
+    import torch
+
+    from hynas.blocks.nextvit import NCB, NTB
+    from hynas.blocks.reparam import fuse_for_inference
+    from hynas.cost import count_macs
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(NCB(16, 32, 2, head_dim=16), NTB(32, 64, 1, head_dim=16, sr_ratio=sr_ratio))
+    for m in net.modules():  # non-trivial running statistics and affine parameters
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2)
+            torch.nn.init.uniform_(m.weight, 0.5, 1.5), torch.nn.init.uniform_(m.bias, -0.5, 0.5)
+    x = torch.randn(2, 16, 12, 12)
+    with torch.no_grad():
+        before, macs = net.eval()(x), count_macs(net, x[:1])
+        fuse_for_inference(net)
+        torch.testing.assert_close(net(x), before, atol=1e-4, rtol=1e-4)
+    assert count_macs(net, x[:1]) == macs
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in net.modules())
+    assert isinstance(net[0].norm, torch.nn.Identity) and isinstance(net[1].norm2, torch.nn.Identity)
