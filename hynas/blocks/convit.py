@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from hynas.blocks.base import register_block
 from hynas.blocks.common import ACT_KNOB, ChannelProj, conv_macs, down, make_act, proj_macs
+from hynas.blocks.cvt import KEEP_KNOB, keep_index, kept_tokens, pick_tokens, put_tokens
 from hynas.space.catalog import bool_knob, choice_knob, float_knob, int_knob
 
 CONVIT_PAPER = "ConViT (d'Ascoli et al. 2021), github.com/facebookresearch/convit convit.py"
@@ -99,16 +100,26 @@ class GatedPositionalAttention(nn.Module):
                 self.pos_proj.weight[head] = torch.tensor([2 * (h2 - centre), 2 * (h1 - centre), -1.0])
         self.pos_proj.weight.mul_(strength)
 
-    def forward(self, t: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(t.shape[0], t.shape[1], self.heads, self.head_dim).transpose(1, 2)
+
+    def forward(self, t: torch.Tensor, h: int, w: int, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """Output for the kept tokens (all when idx is None); every token is a key and a value."""
         b, n, _ = t.shape
-        q, k = self.qk(t).reshape(b, n, 2, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        v = self.v(t).reshape(b, n, self.heads, self.head_dim).transpose(1, 2)
+        inner = self.heads * self.head_dim
+        w_q, w_k = self.qk.weight[:inner], self.qk.weight[inner:]
+        b_q, b_k = (None, None) if self.qk.bias is None else (self.qk.bias[:inner], self.qk.bias[inner:])
+        q = self._heads(F.linear(pick_tokens(t, idx, 0), w_q, b_q))
+        k, v = self._heads(F.linear(t, w_k, b_k)), self._heads(self.v(t))
         content = ((q @ k.transpose(-2, -1)) * self.head_dim ** -0.5).softmax(-1)
         position = self.pos_proj(relative_positions(h, w, t.device)).permute(0, 3, 1, 2).softmax(-1)
+        if idx is not None:
+            rows = idx[:, None, :, None].expand(-1, self.heads, -1, n)
+            position = position.expand(b, -1, -1, -1).gather(2, rows)
         gate = torch.sigmoid(self.gating_param).view(1, -1, 1, 1)
         attn = (1.0 - gate) * content + gate * position
         attn = attn / attn.sum(-1, keepdim=True)
-        return self.proj((attn @ v).transpose(1, 2).reshape(b, n, self.heads * self.head_dim))
+        return self.proj((attn @ v).transpose(1, 2).reshape(b, q.shape[2], inner))
 
 
 def _tokens_mlp_macs(n: int, c: int, mlp_ratio: int) -> int:
@@ -117,14 +128,18 @@ def _tokens_mlp_macs(n: int, c: int, mlp_ratio: int) -> int:
 
 @register_block("gpsa", role="body", family="convit", attention=True, paper=CONVIT_PAPER,
                 knobs={"head_dim": choice_knob(48, (32, 48, 64)), "mlp_ratio": int_knob(4, 1, 8),
-                       "qkv_bias": bool_knob(False), "act": ACT_KNOB,
+                       "qkv_bias": bool_knob(False), "act": ACT_KNOB, "keep_ratio": KEEP_KNOB,
                        "locality_strength": float_knob(1.0, 0.0, 10.0, "scale of the locality initialisation")})
 class GPSABlock(nn.Module):
     """Pre-norm transformer block with gated positional self-attention (ConViT's local layers)."""
 
+    contract_knobs = {"keep_ratio": 0.5}
+
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1, head_dim: int = 48, mlp_ratio: int = 4,
-                 qkv_bias: bool = False, act: str = "gelu", locality_strength: float = 1.0) -> None:
+                 qkv_bias: bool = False, act: str = "gelu", keep_ratio: float = 1.0,
+                 locality_strength: float = 1.0) -> None:
         super().__init__()
+        self.keep_ratio = keep_ratio
         self.inp = ChannelProj(in_ch, out_ch, stride)
         self.norm1 = nn.LayerNorm(out_ch)
         self.attn = GatedPositionalAttention(out_ch, head_dim, qkv_bias, locality_strength)
@@ -137,24 +152,26 @@ class GPSABlock(nn.Module):
         x = self.inp(x)
         b, c, h, w = x.shape
         t = x.flatten(2).transpose(1, 2)
-        t = t + self.attn(self.norm1(t), h, w)
-        t = t + self.fc2(self.act(self.fc1(self.norm2(t))))
-        return t.transpose(1, 2).reshape(b, c, h, w)
+        idx = keep_index(t, self.keep_ratio)
+        sel = pick_tokens(t, idx, 0) + self.attn(self.norm1(t), h, w, idx)
+        sel = sel + self.fc2(self.act(self.fc1(self.norm2(sel))))
+        return put_tokens(t, sel, idx, 0).transpose(1, 2).reshape(b, c, h, w)
 
     @staticmethod
     def macs(in_ch: int, out_ch: int, stride: int, h: int, w: int, *, head_dim: int = 48, mlp_ratio: int = 4,
-             **_: object) -> int:
+             keep_ratio: float = 1.0, **_: object) -> int:
         n, c = down(h, stride) * down(w, stride), out_ch
+        nq = kept_tokens(n, keep_ratio)
         heads = max(1, c // head_dim)
         inner = heads * (c // heads)
-        m = proj_macs(in_ch, out_ch, stride, h, w) + 3 * n * c * inner + n * inner * c  # qk, v, out
-        m += 2 * n * n * inner + n * n * 3 * heads  # q @ k^T, attn @ v, positional scores
-        return m + _tokens_mlp_macs(n, c, mlp_ratio)
+        m = proj_macs(in_ch, out_ch, stride, h, w) + (nq + 2 * n) * c * inner + nq * inner * c  # q, k, v, out
+        m += 2 * nq * n * inner + n * n * 3 * heads  # q @ k^T, attn @ v, positional scores
+        return m + _tokens_mlp_macs(nq, c, mlp_ratio)
 
 
 @register_block("convit_mhsa", role="body", family="convit", attention=True, paper=CONVIT_PAPER,
                 knobs={"head_dim": choice_knob(48, (32, 48, 64)), "mlp_ratio": int_knob(4, 1, 8),
-                       "qkv_bias": bool_knob(False), "act": ACT_KNOB})
+                       "qkv_bias": bool_knob(False), "act": ACT_KNOB, "keep_ratio": KEEP_KNOB})
 class ConViTMHSABlock(nn.Module):
     """Pre-norm MHSA block over the map tokens plus a class token (ConViT's last layers).
 
@@ -163,11 +180,13 @@ class ConViTMHSABlock(nn.Module):
     """
 
     uses_cls = True
+    contract_knobs = {"keep_ratio": 0.5}
 
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1, head_dim: int = 48, mlp_ratio: int = 4,
-                 qkv_bias: bool = False, act: str = "gelu") -> None:
+                 qkv_bias: bool = False, act: str = "gelu", keep_ratio: float = 1.0) -> None:
         super().__init__()
         self.cls_in_ch = in_ch
+        self.keep_ratio = keep_ratio
         self.heads = max(1, out_ch // head_dim)
         self.head_dim = out_ch // self.heads
         inner = self.heads * self.head_dim
@@ -181,11 +200,20 @@ class ConViTMHSABlock(nn.Module):
         self.act = make_act(act)
         self.fc2 = nn.Linear(out_ch * mlp_ratio, out_ch)
 
-    def _attend(self, t: torch.Tensor) -> torch.Tensor:
-        b, n, _ = t.shape
-        q, k, v = self.qkv(t).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+    def _attend(self, t: torch.Tensor, idx: torch.Tensor | None) -> torch.Tensor:
+        """Output for the class token and the kept map tokens; every token is a key and a value."""
+        if idx is None:
+            b, n, _ = t.shape
+            q, k, v = self.qkv(t).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        else:
+            inner = self.heads * self.head_dim
+            bias = self.qkv.bias
+            q = F.linear(pick_tokens(t, idx, 1), self.qkv.weight[:inner], None if bias is None else bias[:inner])
+            kv = F.linear(t, self.qkv.weight[inner:], None if bias is None else bias[inner:])
+            q = q.reshape(q.shape[0], q.shape[1], self.heads, self.head_dim).transpose(1, 2)
+            k, v = kv.reshape(t.shape[0], t.shape[1], 2, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         y = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(y.transpose(1, 2).reshape(b, n, self.heads * self.head_dim))
+        return self.proj(y.transpose(1, 2).reshape(y.shape[0], y.shape[2], self.heads * self.head_dim))
 
     def forward(self, x: torch.Tensor, cls: torch.Tensor | None = None):
         alone = cls is None
@@ -194,17 +222,21 @@ class ConViTMHSABlock(nn.Module):
         x = self.inp(x)
         b, c, h, w = x.shape
         t = torch.cat([self.cls_proj(cls), x.flatten(2).transpose(1, 2)], 1)
-        t = t + self._attend(self.norm1(t))
-        t = t + self.fc2(self.act(self.fc1(self.norm2(t))))
+        idx = keep_index(t[:, 1:], self.keep_ratio)
+        sel = pick_tokens(t, idx, 1) + self._attend(self.norm1(t), idx)
+        sel = sel + self.fc2(self.act(self.fc1(self.norm2(sel))))
+        t = put_tokens(t, sel, idx, 1)
         x = t[:, 1:].transpose(1, 2).reshape(b, c, h, w)
         return x if alone else (x, t[:, :1])
 
     @staticmethod
     def macs(in_ch: int, out_ch: int, stride: int, h: int, w: int, *, head_dim: int = 48, mlp_ratio: int = 4,
-             **_: object) -> int:
-        n, c = down(h, stride) * down(w, stride) + 1, out_ch
+             keep_ratio: float = 1.0, **_: object) -> int:
+        n, c = down(h, stride) * down(w, stride), out_ch
+        nq = kept_tokens(n, keep_ratio) + 1  # the class token is always kept
+        n += 1
         heads = max(1, c // head_dim)
         inner = heads * (c // heads)
         m = proj_macs(in_ch, out_ch, stride, h, w) + (in_ch * out_ch if in_ch != out_ch else 0)
-        m += 4 * n * c * inner + 2 * n * n * inner
-        return m + _tokens_mlp_macs(n, c, mlp_ratio)
+        m += (2 * nq + 2 * n) * c * inner + 2 * nq * n * inner  # q, out; k, v; q @ k^T, attn @ v
+        return m + _tokens_mlp_macs(nq, c, mlp_ratio)

@@ -12,15 +12,54 @@ when present, skips the convolutions and joins q, k and v as one extra token; ML
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from hynas.blocks.base import register_block
 from hynas.blocks.common import ACT_KNOB, ChannelProj, LayerNorm2d, conv_macs, down, make_act, proj_macs
-from hynas.space.catalog import bool_knob, choice_knob, int_knob
+from hynas.space.catalog import Knob, bool_knob, choice_knob, float_knob, int_knob
 
 CVT_PAPER = "CvT (Wu et al. 2021), github.com/leoxiaobin/CvT lib/models/cls_cvt.py"
+
+# Token pruning (a per-stage keep ratio, the issue's EET knob; top-k selection as in EViT, Liang et al.
+# 2022, scored by token magnitude). On an NCHW map tokens cannot leave the network, because the conv
+# blocks after need the whole grid. So a pruning block lets only the kept tokens (the k = ceil(ratio*N)
+# of largest L2 norm, plus the class token) be queries, get the attention output and the MLP; the
+# others stay in the map unchanged and still serve as keys/values. The savings (q projection,
+# attention rows, output projection, MLP) are counted by the blocks' MAC formulas.
+KEEP_KNOB: Knob = float_knob(1.0, 0.1, 1.0, "token pruning: share of map tokens the block updates (1 = all)")
+
+
+def kept_tokens(n: int, keep_ratio: float) -> int:
+    """How many of n map tokens a block with this keep ratio updates (at least one)."""
+    return n if keep_ratio >= 1.0 else max(1, math.ceil(keep_ratio * n))
+
+
+def keep_index(t: torch.Tensor, keep_ratio: float) -> torch.Tensor | None:
+    """(B, k) positions of the k map tokens of largest L2 norm, or None when all are kept."""
+    k = kept_tokens(t.shape[1], keep_ratio)
+    if k >= t.shape[1]:
+        return None
+    return torch.linalg.vector_norm(t, dim=-1).topk(k, dim=1).indices
+
+
+def pick_tokens(t: torch.Tensor, idx: torch.Tensor | None, n_cls: int) -> torch.Tensor:
+    """The class tokens and the kept map tokens of (B, n_cls + N, C)."""
+    if idx is None:
+        return t
+    kept = t[:, n_cls:].gather(1, idx.unsqueeze(-1).expand(-1, -1, t.shape[-1]))
+    return torch.cat([t[:, :n_cls], kept], 1) if n_cls else kept
+
+
+def put_tokens(t: torch.Tensor, sel: torch.Tensor, idx: torch.Tensor | None, n_cls: int) -> torch.Tensor:
+    """``t`` with the picked tokens replaced by ``sel`` (the inverse of pick_tokens)."""
+    if idx is None:
+        return sel
+    grid = t[:, n_cls:].scatter(1, idx.unsqueeze(-1).expand(-1, -1, t.shape[-1]), sel[:, n_cls:])
+    return torch.cat([sel[:, :n_cls], grid], 1) if n_cls else grid
 
 
 @register_block("cvt_stem", role="stem", family="cvt", paper=CVT_PAPER,
@@ -96,12 +135,14 @@ class ConvProjAttention(nn.Module):
         b, n, _ = t.shape
         return t.reshape(b, n, self.heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, t: torch.Tensor, h: int, w: int, n_cls: int) -> torch.Tensor:
+    def forward(self, t: torch.Tensor, h: int, w: int, n_cls: int, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """Attention output for the class tokens and the kept map tokens (all of them when idx is None)."""
         b, _, c = t.shape
         cls, tokens = t[:, :n_cls], t[:, n_cls:]
         x = tokens.transpose(1, 2).reshape(b, c, h, w)
         q, k, v = (torch.cat([cls, conv(x).flatten(2).transpose(1, 2)], 1)
                    for conv in (self.conv_q, self.conv_k, self.conv_v))
+        q = pick_tokens(q, idx, n_cls)
         q, k, v = self._split(self.proj_q(q)), self._split(self.proj_k(k)), self._split(self.proj_v(v))
         y = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
         return self.proj(y.transpose(1, 2).reshape(b, -1, self.heads * self.head_dim))
@@ -112,18 +153,23 @@ class ConvProjAttention(nn.Module):
                        "kv_stride": choice_knob(2, (1, 2), "stride of the k/v depthwise projections"),
                        "qkv_bias": bool_knob(True), "cls_token": bool_knob(False, "carry a class token (CvT's "
                                                                                "last stage)"),
-                       "act": ACT_KNOB})
+                       "act": ACT_KNOB, "keep_ratio": KEEP_KNOB})
 class CvTBlock(nn.Module):
     """Pre-norm transformer block with convolutional q/k/v projections (CvT), optional class token.
 
     With ``cls_token`` the block is called ``x, cls = block(x, cls)`` by the network (see
     ``HybridNet``); called alone with a map it uses a zero token, so its cost is the same.
+    ``keep_ratio`` < 1 prunes queries (see KEEP_KNOB above).
     """
 
+    contract_knobs = {"keep_ratio": 0.5}
+
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1, head_dim: int = 64, mlp_ratio: int = 4,
-                 kv_stride: int = 2, qkv_bias: bool = True, cls_token: bool = False, act: str = "gelu") -> None:
+                 kv_stride: int = 2, qkv_bias: bool = True, cls_token: bool = False, act: str = "gelu",
+                 keep_ratio: float = 1.0) -> None:
         super().__init__()
         self.uses_cls = cls_token
+        self.keep_ratio = keep_ratio
         self.cls_in_ch = in_ch
         self.inp = ChannelProj(in_ch, out_ch, stride)
         self.cls_proj = nn.Linear(in_ch, out_ch) if cls_token and in_ch != out_ch else nn.Identity()
@@ -144,25 +190,28 @@ class CvTBlock(nn.Module):
         n_cls = 1 if self.uses_cls else 0
         if self.uses_cls:
             t = torch.cat([self.cls_proj(cls), t], 1)
-        t = t + self.attn(self.norm1(t), h, w, n_cls)
-        t = t + self.fc2(self.act(self.fc1(self.norm2(t))))
+        idx = keep_index(t[:, n_cls:], self.keep_ratio)
+        sel = pick_tokens(t, idx, n_cls) + self.attn(self.norm1(t), h, w, n_cls, idx)
+        sel = sel + self.fc2(self.act(self.fc1(self.norm2(sel))))
+        t = put_tokens(t, sel, idx, n_cls)
         x = t[:, n_cls:].transpose(1, 2).reshape(b, c, h, w)
         return x if alone else (x, t[:, :n_cls])
 
     @staticmethod
     def macs(in_ch: int, out_ch: int, stride: int, h: int, w: int, *, head_dim: int = 64, mlp_ratio: int = 4,
-             kv_stride: int = 2, cls_token: bool = False, **_: object) -> int:
+             kv_stride: int = 2, cls_token: bool = False, keep_ratio: float = 1.0, **_: object) -> int:
         m = proj_macs(in_ch, out_ch, stride, h, w)
         h, w = down(h, stride), down(w, stride)
         c, n, n_kv = out_ch, h * w, down(h, kv_stride) * down(w, kv_stride)
         heads = max(1, c // head_dim)
         inner = heads * (c // heads)
         t = 1 if cls_token else 0
+        nq = kept_tokens(n, keep_ratio) + t  # tokens that are queries and get the MLP
         m += in_ch * out_ch if cls_token and in_ch != out_ch else 0
         m += 9 * c * (n + 2 * n_kv)  # depthwise q, k, v
-        m += (n + t) * c * inner + 2 * (n_kv + t) * c * inner + (n + t) * inner * c  # q, k, v, out linears
-        m += 2 * (n + t) * (n_kv + t) * inner  # q @ k^T and attn @ v
-        return m + 2 * (n + t) * c * c * mlp_ratio
+        m += nq * c * inner + 2 * (n_kv + t) * c * inner + nq * inner * c  # q, k, v, out linears
+        m += 2 * nq * (n_kv + t) * inner  # q @ k^T and attn @ v
+        return m + 2 * nq * c * c * mlp_ratio
 
 
 @register_block("token_head", role="head", family="cvt",

@@ -68,7 +68,7 @@ def _arch(blocks: list[dict], head: str = "token_head") -> Arch:
 
 def _cvt(out: int, cls: bool) -> dict:
     return {"type": "cvt", "out": out, "knobs": {"head_dim": 32, "mlp_ratio": 2, "kv_stride": 2, "qkv_bias": True,
-                                                 "cls_token": cls, "act": "gelu"}}
+                                                 "cls_token": cls, "act": "gelu", "keep_ratio": 1.0}}
 
 
 def test_cls_runs_start_where_a_block_asks_and_end_at_a_non_cls_layer() -> None:
@@ -98,3 +98,20 @@ def test_gpsa_locality_init_points_each_head_at_its_own_offset() -> None:
     peaks = {divmod(int(i), 5) for i in scores[centre].argmax(0)}
     assert peaks == {(r, c) for r in (1, 2, 3) for c in (1, 2, 3)}
     assert torch.equal(attn.v.weight, torch.eye(72))
+
+
+@pytest.mark.parametrize("name", ["cvt", "gpsa", "convit_mhsa"])
+def test_token_pruning_updates_only_the_kept_tokens(name: str) -> None:
+    from hynas.blocks import block_class
+
+    cls = block_class(name)
+    knobs = {k: v.default for k, v in cls.block_info.knobs.items()} | {"head_dim": 32, "keep_ratio": 0.25}
+    torch.manual_seed(0)
+    block = cls(32, 32, 1, **knobs).eval()
+    x = torch.randn(2, 32, 8, 8)
+    with torch.no_grad():
+        y = block(x)
+    unchanged = (y == x).all(1).flatten(1).sum(1)  # per image: map positions the block left alone
+    assert unchanged.tolist() == [64 - 16, 64 - 16]
+    full = cls.macs(32, 32, 1, 8, 8, **(knobs | {"keep_ratio": 1.0}))
+    assert cls.macs(32, 32, 1, 8, 8, **knobs) < 0.6 * full
