@@ -54,6 +54,23 @@ def test_family_space_contains_reference(space: str, yaml_name: str) -> None:
     assert contains(load_space(space), _arch(yaml_name))
 
 
+def test_nextvit_space_members_are_contained_and_plan_at_224() -> None:
+    import random
+
+    from hynas.build import block_plan
+    from hynas.cost import params_fast
+    from hynas.space import sample
+
+    space = load_space("nextvit")
+    for seed in range(4):
+        arch = sample(space, random.Random(seed))
+        assert contains(space, arch)
+        stages = arch.to_dict()["stages"]
+        assert all(st["blocks"][-1]["type"] == "ntb" for st in stages[1:])  # every [NCB x N, NTB] closes on an NTB
+        assert block_plan(arch, 224)[-1].h == 7
+        assert 5e6 < params_fast(arch) <= 60e6
+
+
 def test_window_that_does_not_divide_the_map_is_refused() -> None:
     from hynas.build import block_plan
     from hynas.errors import ArchError
