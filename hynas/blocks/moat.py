@@ -29,11 +29,10 @@ import torch.nn.functional as F
 
 from hynas.blocks.base import register_block
 from hynas.blocks.common import down, heads_for
-from hynas.blocks.maxvit import PreNormMBConv, mbconv_macs, window_refusal
+from hynas.blocks.maxvit import LN_EPS, PreNormMBConv, mbconv_macs, window_refusal
 from hynas.space.catalog import choice_knob, float_knob, int_knob
 
 PAPER = "MOAT (Yang et al. 2022), github.com/google-research/deeplab2 (model/layers/moat_blocks.py)"
-LN_EPS = 1e-5
 
 
 @register_block("moat_mbconv", role="body", family="moat", can_stride=True, paper=PAPER,
