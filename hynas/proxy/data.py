@@ -8,16 +8,16 @@ Proxy data is small by design (a few thousand images), so it lives in memory as 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from hynas.registry import Registry
 
-DATASETS: Registry[Callable[..., "Dataset"]] = Registry("dataset", loader="hynas.proxy")
+DATASETS: Registry[Callable[..., Dataset]] = Registry("dataset", loader="hynas.proxy")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,16 @@ class Dataset:
     def resolution(self) -> int:
         return int(self.train_x.shape[-1])
 
+    def with_channels(self, channels: int) -> Dataset:
+        """The same images repeated to ``channels`` (grey digits fed to an RGB network)."""
+        if channels == self.channels:
+            return self
+        if self.channels != 1:
+            raise ValueError(f"can only replicate a 1-channel dataset, {self.name} has {self.channels}")
+        rep = lambda t: t.expand(-1, channels, -1, -1).contiguous()
+        return Dataset(name=f"{self.name}x{channels}", train_x=rep(self.train_x), train_y=self.train_y,
+                       val_x=rep(self.val_x), val_y=self.val_y, classes=self.classes)
+
     def describe(self) -> dict:
         return {"name": self.name, "train": len(self.train_y), "val": len(self.val_y), "classes": self.classes,
                 "channels": self.channels, "resolution": self.resolution}
@@ -59,7 +69,7 @@ def from_arrays(name: str, images: np.ndarray, labels: np.ndarray, *, val_fracti
         raise ValueError(f"{name}: {len(x)} images but {len(y)} labels")
     if val_images is None:
         order = np.random.default_rng(seed).permutation(len(y))
-        n_val = max(1, int(round(len(y) * val_fraction)))
+        n_val = max(1, round(len(y) * val_fraction))
         tr, va = order[n_val:], order[:n_val]
         xt, yt, xv, yv = x[tr], y[tr], x[va], y[va]
     else:
@@ -69,7 +79,7 @@ def from_arrays(name: str, images: np.ndarray, labels: np.ndarray, *, val_fracti
     mean = xt.mean(axis=(0, 2, 3), keepdims=True)
     std = xt.std(axis=(0, 2, 3), keepdims=True) + 1e-6
     classes = int(max(yt.max(), yv.max())) + 1
-    to_t = lambda a: torch.from_numpy(np.ascontiguousarray(((a - mean) / std).astype(np.float32)))  # noqa: E731
+    to_t = lambda a: torch.from_numpy(np.ascontiguousarray(((a - mean) / std).astype(np.float32)))
     return Dataset(name=name, train_x=to_t(xt), train_y=torch.from_numpy(yt), val_x=to_t(xv),
                    val_y=torch.from_numpy(yv), classes=classes)
 
@@ -87,10 +97,14 @@ def _to_nchw(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def load_dataset(name_or_path: str, *, root: str | None = None) -> Dataset:
-    """A registered dataset by name (``root`` = where its files are), else a dataset at a path."""
+def load_dataset(name_or_path: str, *, root: str | None = None, download: bool = False) -> Dataset:
+    """A registered dataset by name (``root`` = where its files are), else a dataset at a path.
+
+    ``download`` lets a registered dataset that is missing under ``root`` fetch its official
+    archive (checksum verified); the embedded ``digits`` never needs it.
+    """
     if name_or_path in DATASETS:
-        return DATASETS.get(name_or_path)(root=root)
+        return DATASETS.get(name_or_path)(root=root, download=download)
     from hynas.proxy.formats import load_path
 
     return load_path(Path(name_or_path))

