@@ -2,7 +2,9 @@
 
 Raises ``Infeasible`` for a candidate a rule rejects (not evaluated, costs nothing) and
 ``CandidateError`` (or any exception) for one that fails; the engine records both and
-goes on.
+goes on. With ``trial_timeout_s`` or ``trial_memory_mb`` set, each candidate runs in its
+own child process (``hynas.search.isolate``): a hang, a memory blow-up or a native crash
+then fails that trial instead of the search.
 """
 
 from __future__ import annotations
@@ -74,15 +76,49 @@ class Evaluator:
         d = self.data
         return arch.with_input(channels=d.channels, classes=d.classes, resolution=d.resolution)
 
-    def __call__(self, arch: Arch, report: Callable[[int, float], bool] | None = None) -> Evaluation:
+    def _seeded_model(self, arch: Arch) -> Any:
+        """The proxy model with initial weights drawn from the search seed alone.
+
+        Without this the weights would depend on the global RNG state left by earlier
+        candidates, so the same arch would score differently after a resume, or in a child
+        process, than in the uninterrupted run.
+        """
+        import torch
+
         from hynas.build import build_model
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.seed)
+            return build_model(self.proxy_arch(arch))
+
+    @property
+    def isolated(self) -> bool:
+        return self.cfg.trial_timeout_s is not None or self.cfg.trial_memory_mb is not None
+
+    def __call__(self, arch: Arch, report: Callable[[int, float], bool] | None = None) -> Evaluation:
+        """Score ``arch``; in a child process when a per-trial time or memory cap is set.
+
+        The limits are checked here first (cheap, no child for a rejected candidate). In
+        isolated mode ``report`` (intermediate accuracies for pruning) is not forwarded:
+        the child cannot call back into the parent's sampler.
+        """
+        sizes = check_limits(self.space, arch)
+        if not self.isolated:
+            return self.score(arch, sizes, report)
+        from hynas.search.isolate import run_isolated
+
+        return run_isolated(self.score, (arch, sizes, None), timeout_s=self.cfg.trial_timeout_s,
+                            memory_mb=self.cfg.trial_memory_mb)
+
+    def score(self, arch: Arch, sizes: dict[str, float],
+              report: Callable[[int, float], bool] | None = None) -> Evaluation:
+        """Latency on the target and proxy accuracy of an arch that passed the limits."""
         from hynas.latency import measure_latency, predict_latency
 
-        sizes = check_limits(self.space, arch)
         t0 = time.perf_counter()
         lat = measure_latency(arch, self.cfg.target) if self.cfg.measure else predict_latency(arch, self.cfg.target)
         t_lat = time.perf_counter() - t0
-        model = build_model(self.proxy_arch(arch))
+        model = self._seeded_model(arch)
         attrs: dict[str, Any] = {"latency": lat.as_dict(), "latency_method": lat.method,
                                  "latency_seconds": round(t_lat, 3), **sizes}
         if self.cfg.proxy == "train":

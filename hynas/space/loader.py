@@ -19,24 +19,36 @@ from hynas.space.spec import BlockOption, InputSpec, Rules, Segment, Space, Stag
 
 MAX_FILE_BYTES = 1_000_000
 MAX_ALIASES = 64
+MAX_DEPTH = 32
 LIMITS = {"count": 64, "repeat": 16, "stages": 12, "width": 8192, "resolution": 2048,
           "classes": 100_000, "channels": 64, "choices": 256}
 TOP_KEYS = ("name", "description", "input", "stem", "stages", "head", "rules")
 
 
 class _GuardedLoader(yaml.SafeLoader):
-    """safe_load with a cap on aliases, so an anchor bomb is refused instead of expanded."""
+    """safe_load with caps on aliases and nesting depth.
+
+    An anchor bomb is refused instead of expanded, and a deeply nested document (``[[[[...``)
+    is refused before the recursive composer runs out of Python stack.
+    """
 
     def __init__(self, stream: Any) -> None:
         super().__init__(stream)
         self._aliases = 0
+        self._depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: D401
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
                 raise SpecError(f"more than {MAX_ALIASES} YAML aliases (anchor bomb?); write the values out.")
-        return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise SpecError(f"nested more than {MAX_DEPTH} levels deep; a space needs far fewer.")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def read_yaml(path: str | Path) -> tuple[Any, str]:
@@ -55,6 +67,8 @@ def read_yaml(path: str | Path) -> tuple[Any, str]:
         return yaml.load(text, Loader=_GuardedLoader), text  # noqa: S506 - SafeLoader subclass
     except SpecError as e:
         raise e.located(str(p)) from None
+    except RecursionError:  # a backstop: the depth cap above should stop it first
+        raise SpecError("nested too deeply to read.", file=str(p)) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
