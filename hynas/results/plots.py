@@ -107,6 +107,9 @@ def _panel(ax: Any, pd: PlotData, x: str, main: bool) -> None:
                     color=LANDMARK)
     if x in ("params_m", "macs_g", "latency_ms") and _span(pd, x) > 20:
         ax.set_xscale("log")
+        from hynas.results.explore_plots import plain_log_ticks
+
+        plain_log_ticks(ax)
     ax.set_xlabel(axis_label(x, pd))
     ax.set_ylabel(axis_label("accuracy", pd))
     ax.grid(alpha=0.3, which="both")
