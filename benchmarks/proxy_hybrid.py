@@ -1,0 +1,106 @@
+"""How well cheap proxies rank hybrids of the default (AsCAN-style) space against longer training.
+
+Usage: python benchmarks/proxy_hybrid.py --n 30 --ref-steps 400 --short-steps 20 40
+For --n archs sampled (seeded) from the space, on the embedded digits: every zero-cost
+proxy, short trainings of --short-steps, and a reference training of --ref-steps (same
+recipe, same seed). Writes per-arch rows (scores and seconds) and the Spearman of every
+proxy against the reference accuracy to benchmarks/results/proxy_hybrid.json. --shard i/k
+splits the archs over k processes; --merge combines their files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+from scipy.stats import spearmanr
+
+from hynas.build import build_model
+from hynas.proxy.data import load_dataset
+from hynas.proxy.trainer import train_proxy
+from hynas.proxy.zero_cost import ZERO_COST, score
+from hynas.space import load_space, sample
+
+
+def fresh_model(arch, data, seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_model(arch.with_input(channels=data.channels, classes=data.classes, resolution=data.resolution))
+
+
+def timed(fn) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    value = fn()
+    return float(value), round(time.perf_counter() - t0, 3)
+
+
+def score_arch(arch, data, short_steps: list[int], ref_steps: int, seed: int) -> dict:
+    row: dict = {"arch": arch.to_dict(), "hash": arch.hash}
+    model = fresh_model(arch, data, seed)
+    for name in ZERO_COST.names():
+        row[name], row[f"{name}_s"] = timed(lambda n=name: score(n, model, data, seed=seed))
+    for steps in [*short_steps, ref_steps]:
+        res = train_proxy(fresh_model(arch, data, seed), data, steps=steps, seed=seed)
+        key = "reference" if steps == ref_steps else f"train{steps}"
+        row[key], row[f"{key}_s"] = res.val_accuracy, round(res.seconds, 3)
+    return row
+
+
+def summarize(rows: list[dict]) -> dict:
+    ref = [r["reference"] for r in rows]
+    keys = [k for k in rows[0] if k.endswith("_s") and k != "reference_s"]
+    out = {}
+    for k in keys:
+        name = k[:-2]
+        out[name] = {"spearman": float(spearmanr([r[name] for r in rows], ref).statistic),
+                     "seconds_per_arch": sum(r[k] for r in rows) / len(rows)}
+    out["reference"] = {"seconds_per_arch": sum(r["reference_s"] for r in rows) / len(rows),
+                        "accuracy_min": min(ref), "accuracy_max": max(ref)}
+    return out
+
+
+def write(out: Path, rows: list[dict], meta: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({**meta, "n": len(rows), "summary": summarize(rows), "rows": rows}, indent=1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--space", default="default")
+    ap.add_argument("--n", type=int, default=30)
+    ap.add_argument("--ref-steps", type=int, default=400)
+    ap.add_argument("--short-steps", type=int, nargs="*", default=[20, 40])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--shard", default="0/1")
+    ap.add_argument("--out", default="benchmarks/results/proxy_hybrid.json")
+    ap.add_argument("--merge", nargs="*")
+    args = ap.parse_args(argv)
+    if args.merge:
+        parts = [json.loads(Path(f).read_text()) for f in args.merge]
+        rows = [r for p in parts for r in p["rows"]]
+        meta = {k: v for k, v in parts[0].items() if k not in ("n", "summary", "rows")}
+        write(Path(args.out), rows, {**meta, "command": meta["command"] + f"  (x{len(parts)} shards, merged)"})
+        print(json.dumps(summarize(rows), indent=1))
+        return 0
+    space, data = load_space(args.space), load_dataset("digits")
+    rng = random.Random(args.seed)
+    archs = [sample(space, rng) for _ in range(args.n)]
+    i, k = (int(v) for v in args.shard.split("/"))
+    meta = {"command": "python " + " ".join(sys.argv), "machine": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "threads": 1, "space": args.space, "data": data.describe()}
+    rows: list[dict] = []
+    for arch in archs[i::k]:
+        rows.append(score_arch(arch, data, args.short_steps, args.ref_steps, args.seed))
+        write(Path(args.out), rows, meta)
+        print(len(rows), {kk: v for kk, v in rows[-1].items() if kk not in ("arch",)}, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
