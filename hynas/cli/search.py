@@ -17,15 +17,31 @@ def search_cmd(
     target: str = typer.Option("ort-cpu", help="latency target (see `hynas list targets`)"),
     budget: int = typer.Option(20, help="number of distinct candidates to evaluate"),
     time_budget: str = typer.Option("", help="wall-clock budget, e.g. 10m; the run stops at whichever comes first"),
-    sampler: str = typer.Option("nsga2", help="nsga2 | tpe | random (see `hynas list samplers`)"),
+    sampler: str = typer.Option("nsga2", help="nsga2 | nsga3 | tpe | gp | evolution | random (`hynas list samplers`)"),
     seed: int = typer.Option(0),
     run_dir: str = typer.Option("runs/default", help="where the study and outputs go; re-run to resume"),
-    storage: str = typer.Option("", help="Optuna storage URL (default: SQLite in the run directory)"),
+    storage: str = typer.Option("", help="Optuna storage: an RDB URL (postgresql://..., for several writers), "
+                                "journal:PATH (a journal file, several processes/hosts on a shared FS); "
+                                "default: SQLite in the run directory"),
     dataset: str = typer.Option("digits", help="proxy dataset (see `hynas list datasets`)"),
     proxy: str = typer.Option("train", help="'train' (short training) or a zero-cost proxy name"),
     train_steps: int = typer.Option(300, help="training steps per candidate for the 'train' proxy"),
     params_objective: bool = typer.Option(False, "--params-objective", help="add params as a third objective"),
     predict: bool = typer.Option(False, "--predict", help="use the target's latency predictor instead of timing"),
+    constraint: list[str] = typer.Option([], "--constraint", help="e.g. 'latency_ms<=5' (repeatable); names: "
+                                         "accuracy, latency_ms, params_m, macs_g; ops <=, >=, <, >"),
+    backend: str = typer.Option("local", help="local | ray (`hynas list backends`)"),
+    workers: int = typer.Option(1, help="candidates evaluated in parallel (ray backend)"),
+    ray_address: str = typer.Option("", help="ray backend: 'auto' or HOST:PORT of a running cluster "
+                                    "(default: start a local Ray instance)"),
+    table: str = typer.Option("", help="search NAS-Bench-201 by table lookup (path to nb201_cifar10.csv) "
+                              "instead of training: objectives validation accuracy and Xeon latency"),
+    screen: int = typer.Option(1, help="multi-fidelity: cheap-score this many proposals (zero-cost proxy + "
+                               "predicted latency) per trained candidate; 1 = off"),
+    prune: bool = typer.Option(False, "--prune", help="multi-fidelity: stop training candidates that fall "
+                               "behind at a rung (successive halving on the non-dominated rank)"),
+    heartbeat: int = typer.Option(0, help="seconds between trial heartbeats (RDB/journal storage): trials of a "
+                                  "dead host are failed after 4 missed beats"),
 ) -> None:
     """Multi-objective search (accuracy vs latency) within a budget; resumable."""
     from hynas.search import SearchConfig, run_search
@@ -35,7 +51,9 @@ def search_cmd(
     cfg = SearchConfig(space=space, run_dir=run_dir, target=target, budget=budget,
                        time_budget_s=parse_duration(time_budget), sampler=sampler, seed=seed, storage=storage or None,
                        objectives=objectives, dataset=dataset, proxy=proxy, train_steps=train_steps,
-                       measure=not predict)
+                       measure=not predict, constraints=tuple(constraint), backend=backend, workers=workers,
+                       ray_address=ray_address or None, table=table or None, screen=screen, prune=prune,
+                       heartbeat_s=heartbeat or None)
     _check_names(cfg)
     with _Progress(budget) as bar:
         summary = run_search(cfg, progress=bar.update)
@@ -44,18 +62,24 @@ def search_cmd(
                f"{summary.complete} complete, {summary.failed} failed"
                + (f" ({', '.join(f'{k}: {v}' for k, v in summary.failures.items())})" if summary.failures else "")
                + f"; {summary.rejected} rejected by rules, {summary.duplicates} duplicates skipped"
-               + (f"; {summary.recovered} interrupted trials from an earlier run re-queued" if summary.recovered else ""))
+               + (f"; {summary.recovered} interrupted trials from an earlier run re-queued" if summary.recovered else "")
+               + (f"; {summary.feasible} of {summary.complete} complete meet the constraints" if constraint else ""))
     typer.echo(f"results in {run_dir}: `hynas plot {run_dir}`, `hynas export {run_dir} --pick knee`")
 
 
 def _check_names(cfg: Any) -> None:
     """Fail fast (exit 2) on an unknown sampler, target, dataset or proxy, before anything is written."""
-    from hynas.latency import TARGETS
-    from hynas.proxy.data import DATASETS
+    from hynas.search.engine import BACKENDS
     from hynas.search.samplers import SAMPLERS
-    from hynas.space import load_space
 
     SAMPLERS.get(cfg.sampler)
+    BACKENDS.get(cfg.backend)
+    if cfg.table is not None:
+        return
+    from hynas.latency import TARGETS
+    from hynas.proxy.data import DATASETS
+    from hynas.space import load_space
+
     TARGETS.get(cfg.target)
     if cfg.dataset not in DATASETS and not Path(cfg.dataset).exists():
         raise UserError(f"unknown dataset '{cfg.dataset}'. Known: {', '.join(DATASETS.names())}, or a path.")
@@ -76,7 +100,7 @@ class _Progress:
                                  TextColumn("{task.description}"), transient=False)
         self.budget = budget
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:
         self.progress.start()
         self.task = self.progress.add_task("", total=self.budget)
         return self
@@ -98,5 +122,5 @@ class _Progress:
             desc = f"best acc {best:.3f} · fastest {fastest:.3f} ms · HV {hv:.4g}"
         self.progress.update(self.task, completed=min(event["done"], self.budget), description=desc)
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.progress.stop()

@@ -9,6 +9,42 @@ from typing import Any
 from hynas.errors import UserError
 
 OBJECTIVES = {"accuracy": "maximize", "latency_ms": "minimize", "params_m": "minimize", "macs_g": "minimize"}
+CONSTRAINT_METRICS = ("accuracy", "latency_ms", "params_m", "macs_g")
+_CONSTRAINT = re.compile(r"^\s*([a-z_]+)\s*(<=|>=|<|>)\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``metric <= bound`` (or >=, <, >): feasible when :meth:`violation` <= 0, as Optuna expects.
+
+    Strict and non-strict comparisons are the same on measured floats; the violation is the
+    signed distance to the bound in the metric's own unit, so "how infeasible" is comparable.
+    """
+
+    metric: str
+    op: str
+    bound: float
+
+    @property
+    def text(self) -> str:
+        return f"{self.metric}{self.op}{self.bound:g}"
+
+    def violation(self, values: dict[str, float]) -> float:
+        v = float(values[self.metric])
+        return v - self.bound if self.op in ("<=", "<") else self.bound - v
+
+
+def parse_constraint(text: str) -> Constraint:
+    """``NAME (<=|>=|<|>) NUMBER`` with NAME one of CONSTRAINT_METRICS; no eval, a clear error otherwise."""
+    m = _CONSTRAINT.match(text or "")
+    if not m:
+        raise UserError(f"--constraint '{text}' is not of the form NAME<=NUMBER (or >=, <, >), e.g. 'latency_ms<=5'. "
+                        f"Allowed names: {', '.join(CONSTRAINT_METRICS)}.")
+    name, op, num = m.groups()
+    if name not in CONSTRAINT_METRICS:
+        raise UserError(f"--constraint '{text}': unknown metric '{name}'. Allowed names: "
+                        f"{', '.join(CONSTRAINT_METRICS)}.")
+    return Constraint(name, op, float(num))
 
 
 @dataclass(frozen=True)
@@ -20,7 +56,7 @@ class SearchConfig:
     time_budget_s: float | None = None
     sampler: str = "nsga2"
     seed: int = 0
-    storage: str | None = None  # any Optuna storage URL; default sqlite in the run dir
+    storage: str | None = None  # any Optuna storage URL or journal:PATH; default sqlite in the run dir
     objectives: tuple[str, ...] = ("accuracy", "latency_ms")
     dataset: str = "digits"
     proxy: str = "train"  # "train" (short training) or a registered zero-cost proxy name
@@ -29,12 +65,19 @@ class SearchConfig:
     trial_timeout_s: float | None = None  # per-candidate wall-clock cap (hang -> failed)
     trial_memory_mb: int | None = None  # per-candidate memory cap (OOM -> failed)
     constraints: tuple[str, ...] = field(default_factory=tuple)
+    backend: str = "local"  # registered in engine.BACKENDS: local | ray
+    workers: int = 1  # parallel evaluations (ray backend)
+    ray_address: str | None = None  # None: a local Ray instance; "auto" or HOST:PORT: a running cluster
+    table: str | None = None  # a tabular benchmark (NAS-Bench-201 CSV) instead of a space: no training
+    screen: int = 1  # multi-fidelity: cheap-score this many proposals per trained candidate (1 = off)
+    prune: bool = False  # multi-fidelity: stop training of candidates behind at a rung (ASHA-style)
+    heartbeat_s: int | None = None  # RDB/journal storages: mark trials stale after 4 missed beats
 
     def __post_init__(self) -> None:
         for o in self.objectives:
             if o not in OBJECTIVES:
                 raise UserError(f"unknown objective '{o}'. Known: {', '.join(OBJECTIVES)}.")
-        if "accuracy" not in self.objectives or len(self.objectives) < 2:
+        if "accuracy" not in self.objectives or (len(self.objectives) < 2 and self.table is None):
             raise UserError("objectives must include 'accuracy' and at least one cost (latency_ms, params_m, macs_g).")
         if self.budget < 1:
             raise UserError(f"--budget must be at least 1, got {self.budget}.")
@@ -42,6 +85,14 @@ class SearchConfig:
             raise UserError("--time-budget must be positive.")
         if self.train_steps < 1:
             raise UserError("--train-steps must be at least 1.")
+        if self.workers < 1:
+            raise UserError(f"--workers must be at least 1, got {self.workers}.")
+        if self.screen < 1:
+            raise UserError(f"--screen must be at least 1, got {self.screen}.")
+        self.parsed_constraints()
+
+    def parsed_constraints(self) -> tuple[Constraint, ...]:
+        return tuple(parse_constraint(c) for c in self.constraints)
 
     @property
     def directions(self) -> list[str]:

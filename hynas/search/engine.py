@@ -1,10 +1,15 @@
-"""The search loop (Optuna ask/tell) with budgets, de-duplication, failure isolation and resume.
+"""The search loop (Optuna ask/tell) with budgets, de-duplication, constraints, failure isolation, resume.
 
 Counting: the budget counts *evaluated* candidates (complete or failed). Candidates a rule
-rejects before building and re-draws of an already evaluated arch are recorded as PRUNED
-with the reason and cost nothing. A trial left RUNNING by a killed process is marked
-failed with reason "interrupted" when the run resumes; it does not count, so its arch is
-evaluated again.
+rejects before building and re-draws of an already evaluated (or in-flight) arch are
+recorded as PRUNED with the reason and cost nothing. A trial left RUNNING by a killed
+process is marked failed with reason "interrupted" when the run resumes; it does not
+count, so its arch is evaluated again.
+
+The loop knows a candidate only through a ``Problem`` (hynas spaces: ``problem.SpaceProblem``;
+NAS-Bench-201: ``tabular.TabularProblem``) and runs it on a registered backend ("local"
+here, "ray" in ``ray_backend``): every backend asks and tells through :class:`Search`, so
+the study - and what plots and export read - is the same whichever ran it.
 """
 
 from __future__ import annotations
@@ -13,17 +18,39 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Protocol
 
-from hynas.search.config import SearchConfig
-from hynas.search.evaluate import Evaluator, Infeasible
-from hynas.search.rundir import open_study, prepare
-from hynas.space import OptunaChooser, decode, load_space
-from hynas.space.sampling import rule_violations
+from hynas.registry import Registry
+from hynas.search.config import Constraint, SearchConfig
 
 INTERRUPTED = "interrupted"
 MAX_CONSECUTIVE_SKIPS = 200
+BACKENDS: Registry[Callable[..., None]] = Registry("backend", loader="hynas.search")
+
+
+class Rejected(Exception):
+    """A candidate a rule or a global limit rejects: recorded as PRUNED, costs nothing."""
+
+
+@dataclass
+class Candidate:
+    key: str  # de-duplication key (the arch hash)
+    attrs: dict[str, Any]  # user attrs stored before evaluation ("arch", "hash", "summary")
+    payload: Any = None  # what the problem evaluates (an Arch, a table key...)
+
+
+@dataclass
+class Evaluation:
+    values: dict[str, float]
+    attrs: dict[str, Any]
+
+
+class Problem(Protocol):
+    def propose(self, trial: Any) -> Candidate: ...
+
+    def evaluate(self, cand: Candidate, report: Callable[[int, float], bool] | None = None) -> Evaluation: ...
 
 
 @dataclass
@@ -35,6 +62,7 @@ class SearchSummary:
     rejected: int = 0
     duplicates: int = 0
     recovered: int = 0
+    feasible: int = 0
     stop_reason: str = ""
     elapsed_s: float = 0.0
     failures: dict[str, int] = field(default_factory=dict)
@@ -43,8 +71,8 @@ class SearchSummary:
 def _is_evaluated(t: Any) -> bool:
     from optuna.trial import TrialState
 
-    return t.state == TrialState.COMPLETE or (
-        t.state == TrialState.FAIL and t.user_attrs.get("fail_reason") != INTERRUPTED)
+    reason = t.user_attrs.get("fail_reason")  # none: failed by Optuna's heartbeat check (a dead host)
+    return t.state == TrialState.COMPLETE or (t.state == TrialState.FAIL and reason not in (None, INTERRUPTED))
 
 
 def _owner() -> dict[str, Any]:
@@ -83,7 +111,7 @@ class _StopFlag:
         self.requested = False
         self._old: Any = None
 
-    def __enter__(self) -> "_StopFlag":
+    def __enter__(self) -> _StopFlag:
         try:
             self._old = signal.signal(signal.SIGINT, self._handle)
         except ValueError:  # not the main thread
@@ -95,106 +123,206 @@ class _StopFlag:
             raise KeyboardInterrupt
         self.requested = True
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._old is not None:
             signal.signal(signal.SIGINT, self._old)
 
 
-def run_search(cfg: SearchConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> SearchSummary:
-    """Run (or resume) a search until its budget or time budget is spent."""
-    from optuna.trial import TrialState
+class Search:
+    """Ask/tell bookkeeping shared by every backend: budgets, de-duplication, constraints, counts."""
 
-    from hynas.search.samplers import make_sampler
+    def __init__(self, study: Any, problem: Problem, objectives: tuple[str, ...], budget: int,
+                 time_budget_s: float | None = None, constraints: tuple[Constraint, ...] = (),
+                 summary: SearchSummary | None = None) -> None:
+        self.study, self.problem, self.objectives = study, problem, objectives
+        self.budget, self.time_budget_s, self.constraints = budget, time_budget_s, constraints
+        self.summary = summary or SearchSummary(run_dir="")
+        trials = study.get_trials(deepcopy=False)
+        self.seen = {t.user_attrs["hash"]: t.number for t in trials if _is_evaluated(t) and "hash" in t.user_attrs}
+        self.done = sum(_is_evaluated(t) for t in trials)
+        self.in_flight: dict[str, Any] = {}  # key -> its RUNNING optuna Trial
+        self.skips = 0
+        self.start = time.monotonic()
+        self.stop_requested = False
 
-    space = load_space(cfg.space)
-    meta = prepare(cfg, space.raw, _fingerprint(cfg.target))
-    study = open_study(meta, make_sampler(cfg.sampler, cfg.seed, len(cfg.objectives)), create=True)
-    summary = SearchSummary(run_dir=cfg.run_dir, recovered=recover_interrupted(study))
-    evaluator = Evaluator(cfg, space)
-    seen = {t.user_attrs["hash"]: t.number for t in study.get_trials(deepcopy=False)
-            if _is_evaluated(t) and "hash" in t.user_attrs}
-    start = time.monotonic()
-    skips = 0
+    def stop_reason(self) -> str | None:
+        """Why no new candidate may start now (None: go on). In-flight ones count against the budget."""
+        if self.done >= self.budget:
+            return f"budget of {self.budget} evaluated candidates reached"
+        if self.time_budget_s is not None and time.monotonic() - self.start >= self.time_budget_s:
+            return f"time budget of {self.time_budget_s:.0f} s spent"
+        if self.stop_requested:
+            return "stopped by the user (SIGINT) after the current trial"
+        if self.skips >= MAX_CONSECUTIVE_SKIPS:
+            return (f"{self.skips} draws in a row were duplicates or rejected by rules: "
+                    "the space is exhausted or too constrained")
+        return None
+
+    def can_start(self) -> bool:
+        return self.stop_reason() is None and self.done + len(self.in_flight) < self.budget
+
+    def ask(self) -> tuple[Any, Candidate] | None:
+        """The next candidate worth evaluating (its trial is RUNNING), or None when the loop must stop."""
+        while self.stop_reason() is None:
+            trial = self.study.ask()
+            trial.set_user_attr("owner", _owner())
+            try:
+                cand = self.problem.propose(trial)
+            except Rejected as e:
+                self._skip(trial, "rejected", str(e))
+                continue
+            twin = self.seen.get(cand.key, getattr(self.in_flight.get(cand.key), "number", None))
+            if twin is not None:
+                self._skip(trial, "duplicate_of", twin)
+                continue
+            for k, v in cand.attrs.items():
+                trial.set_user_attr(k, v)
+            self.in_flight[cand.key] = trial
+            return trial, cand
+        return None
+
+    def _skip(self, trial: Any, attr: str, value: Any) -> None:
+        from optuna.trial import TrialState
+
+        trial.set_user_attr(attr, value)
+        self.study.tell(trial, state=TrialState.PRUNED)
+        if attr == "rejected":
+            self.summary.rejected += 1
+        else:
+            self.summary.duplicates += 1
+        self.skips += 1
+
+    def tell(self, trial: Any, cand: Candidate, outcome: Evaluation | BaseException) -> str:
+        """Record one finished evaluation; returns 'complete', 'failed', 'rejected' or 'pruned'."""
+        from optuna.trial import TrialState
+
+        self.in_flight.pop(cand.key, None)
+        if isinstance(outcome, Rejected):
+            self._skip(trial, "rejected", str(outcome))
+            return "rejected"
+        self.skips = 0
+        self.seen[cand.key] = trial.number
+        self.done += 1
+        if isinstance(outcome, BaseException):
+            trial.set_user_attr("fail_reason", f"{type(outcome).__name__}: {outcome}"[:500])
+            self.study.tell(trial, state=TrialState.FAIL)
+            return "failed"
+        for k, v in outcome.attrs.items():
+            trial.set_user_attr(k, v)
+        if self.constraints:
+            self._set_constraints(trial, outcome.values)
+        self.study.tell(trial, [outcome.values[o] for o in self.objectives])
+        return "complete"
+
+    def _set_constraints(self, trial: Any, values: dict[str, float]) -> None:
+        """Optuna's constraint mechanism (<= 0 is feasible) plus a readable copy in the user attrs."""
+        violations = [c.violation(values) for c in self.constraints]
+        for c, v in zip(self.constraints, violations):
+            trial.set_constraint(c.text, v)
+        trial.set_user_attr("constraints", {c.text: v for c, v in zip(self.constraints, violations)})
+        trial.set_user_attr("feasible", all(v <= 0 for v in violations))
+
+    def abandon(self, trial: Any, cand: Candidate, reason: str = INTERRUPTED) -> None:
+        """A candidate that will not finish in this session (KeyboardInterrupt, lost worker)."""
+        from optuna.trial import TrialState
+
+        self.in_flight.pop(cand.key, None)
+        trial.set_user_attr("fail_reason", reason)
+        self.study.tell(trial, state=TrialState.FAIL)
+
+    def finish(self) -> SearchSummary:
+        """Fill the summary from the study (all sessions) and this session's stop reason."""
+        from optuna.trial import TrialState
+
+        s = self.summary
+        s.stop_reason = s.stop_reason or self.stop_reason() or "finished"
+        s.elapsed_s = time.monotonic() - self.start
+        s.evaluated = self.done
+        for t in self.study.get_trials(deepcopy=False):
+            if t.state == TrialState.COMPLETE:
+                s.complete += 1
+                s.feasible += bool(t.user_attrs.get("feasible", True))
+            elif _is_evaluated(t):
+                s.failed += 1
+                reason = str(t.user_attrs.get("fail_reason", "unknown")).split(":")[0]
+                s.failures[reason] = s.failures.get(reason, 0) + 1
+        return s
+
+
+@BACKENDS.decorator("local")
+def run_local(search: Search, cfg: Any = None, progress: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """One candidate at a time in this process; the first Ctrl-C finishes the current one."""
     emit = progress or (lambda e: None)
+    report_factory = getattr(search.problem, "reporter", None)
     with _StopFlag() as stop:
         while True:
-            done = sum(_is_evaluated(t) for t in study.get_trials(deepcopy=False))
-            summary.evaluated = done
-            if done >= cfg.budget:
-                summary.stop_reason = f"budget of {cfg.budget} evaluated candidates reached"
-                break
-            if cfg.time_budget_s is not None and time.monotonic() - start >= cfg.time_budget_s:
-                summary.stop_reason = f"time budget of {cfg.time_budget_s:.0f} s spent"
-                break
-            if stop.requested:
-                summary.stop_reason = "stopped by the user (SIGINT) after the current trial"
-                break
-            if skips >= MAX_CONSECUTIVE_SKIPS:
-                summary.stop_reason = (f"{skips} draws in a row were duplicates or rejected by rules: "
-                                       "the space is exhausted or too constrained")
-                break
-            trial = study.ask()
-            trial.set_user_attr("owner", _owner())
-            arch, _ = decode(space, OptunaChooser(trial))
-            why = rule_violations(space, arch)
-            if why:
-                trial.set_user_attr("rejected", why[0])
-                study.tell(trial, state=TrialState.PRUNED)
-                summary.rejected += 1
-                skips += 1
-                continue
-            if arch.hash in seen:
-                trial.set_user_attr("duplicate_of", seen[arch.hash])
-                study.tell(trial, state=TrialState.PRUNED)
-                summary.duplicates += 1
-                skips += 1
-                continue
-            trial.set_user_attr("arch", arch.to_dict())
-            trial.set_user_attr("hash", arch.hash)
-            trial.set_user_attr("summary", arch.summary())
-            outcome = _evaluate(study, trial, arch, evaluator, cfg, summary)
-            if outcome == "rejected":
-                skips += 1
-            else:
-                seen[arch.hash] = trial.number
-                skips = 0
-            emit({"trial": trial.number, "done": sum(_is_evaluated(t) for t in study.get_trials(deepcopy=False)),
-                  "budget": cfg.budget, "study": study, "summary": summary})
-    summary.elapsed_s = time.monotonic() - start
-    for t in study.get_trials(deepcopy=False):
-        if t.state == TrialState.COMPLETE:
-            summary.complete += 1
-        elif _is_evaluated(t):
-            summary.failed += 1
-            reason = str(t.user_attrs.get("fail_reason", "unknown")).split(":")[0]
-            summary.failures[reason] = summary.failures.get(reason, 0) + 1
-    return summary
+            search.stop_requested = stop.requested
+            got = search.ask()
+            if got is None:
+                return
+            trial, cand = got
+            report = report_factory(search.study, trial) if report_factory else None
+            try:
+                outcome: Evaluation | BaseException = search.problem.evaluate(cand, report)
+            except KeyboardInterrupt:
+                search.abandon(trial, cand)
+                raise
+            except Exception as e:  # noqa: BLE001 - a failed candidate never kills a search
+                outcome = e
+            search.tell(trial, cand, outcome)
+            emit({"trial": trial.number, "done": search.done, "budget": search.budget, "study": search.study,
+                  "summary": search.summary})
 
 
-def _evaluate(study: Any, trial: Any, arch: Any, evaluator: Evaluator, cfg: SearchConfig,
-              summary: SearchSummary) -> str:
-    """Evaluate one candidate and tell Optuna; returns 'complete', 'failed' or 'rejected'."""
-    from optuna.trial import TrialState
+def run_search(cfg: SearchConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> SearchSummary:
+    """Run (or resume) a search until its budget or time budget is spent."""
+    from hynas.search.problem import make_problem
+    from hynas.search.rundir import open_study, prepare
+    from hynas.search.samplers import make_sampler
 
-    try:
-        ev = evaluator(arch)
-    except Infeasible as e:
-        trial.set_user_attr("rejected", str(e))
-        study.tell(trial, state=TrialState.PRUNED)
-        summary.rejected += 1
-        return "rejected"
-    except KeyboardInterrupt:
-        trial.set_user_attr("fail_reason", INTERRUPTED)
-        study.tell(trial, state=TrialState.FAIL)
-        raise
-    except Exception as e:  # noqa: BLE001 - a failed candidate never kills a search
-        trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}"[:500])
-        study.tell(trial, state=TrialState.FAIL)
-        return "failed"
-    for k, v in ev.attrs.items():
-        trial.set_user_attr(k, v)
-    study.tell(trial, [ev.values[o] for o in cfg.objectives])
-    return "complete"
+    problem, space_text = make_problem(cfg)
+    meta = prepare(cfg, space_text, _fingerprint(cfg.target))
+    study = open_study(meta, make_sampler(cfg.sampler, cfg.seed, len(cfg.objectives)), create=True)
+    summary = SearchSummary(run_dir=cfg.run_dir, recovered=recover_interrupted(study))
+    search = Search(study, problem, cfg.objectives, cfg.budget, cfg.time_budget_s, cfg.parsed_constraints(),
+                    summary)
+    with _Heartbeat(search, cfg.heartbeat_s):
+        BACKENDS.get(cfg.backend)(search, cfg, progress)
+    return search.finish()
+
+
+class _Heartbeat:
+    """Beats for this process's in-flight trials (RDB storage with ``heartbeat_s``), so other hosts
+    can tell them from the trials of a dead one; on entry, fails the stale trials of dead hosts."""
+
+    def __init__(self, search: Search, interval_s: int | None) -> None:
+        import threading
+
+        self.search, self.interval_s = search, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="hynas-heartbeat")
+
+    def __enter__(self) -> _Heartbeat:
+        if self.interval_s:
+            from optuna.storages import fail_stale_trials
+
+            fail_stale_trials(self.search.study)
+            self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        storage = self.search.study._storage
+        while not self._stop.wait(self.interval_s):
+            for trial in list(self.search.in_flight.values()):
+                try:
+                    storage.record_heartbeat(trial._trial_id)
+                except Exception:  # noqa: BLE001 - a missed beat only risks a stale mark later
+                    pass
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
 
 def _fingerprint(target: str) -> dict[str, Any]:

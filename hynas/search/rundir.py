@@ -19,7 +19,7 @@ from hynas.search.config import SearchConfig
 
 RUN_FORMAT = 1
 STUDY_NAME = "hynas"
-_MUST_MATCH = ("objectives", "space_sha", "target", "dataset", "proxy", "train_steps", "seed")
+_MUST_MATCH = ("objectives", "space_sha", "target", "dataset", "proxy", "train_steps", "seed", "table", "constraints")
 
 
 def default_storage(run_dir: Path) -> str:
@@ -63,6 +63,8 @@ def prepare(cfg: SearchConfig, space_text: str, fingerprint: dict[str, Any] | No
                             f"resume with the same settings or choose a new --run-dir.")
         old["config"]["budget"] = cfg.budget  # a larger budget extends the run
         old["config"]["time_budget_s"] = cfg.time_budget_s
+        for k in ("backend", "workers", "ray_address", "heartbeat_s", "sampler"):  # how, not what, is searched
+            old["config"][k] = getattr(cfg, k)
         meta_path.write_text(json.dumps(old, indent=2))
         return old
     rd.mkdir(parents=True, exist_ok=True)
@@ -85,12 +87,31 @@ def read_meta(run_dir: str | Path) -> dict[str, Any]:
     return meta
 
 
+def make_storage(url: str, heartbeat_s: int | None = None) -> Any:
+    """An Optuna storage from a URL: ``journal:PATH`` (or ``journal:///PATH``) is a journal file, anything
+    else an RDB URL (SQLite, PostgreSQL, MySQL). ``heartbeat_s`` (RDB only) lets any process fail the
+    RUNNING trials of a dead host after 4 missed beats, so a multi-host run never waits on them.
+    """
+    import optuna
+
+    if url.startswith("journal:"):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = url[len("journal:"):]
+        path = path[2:] if path.startswith("///") else path
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(path))
+    if heartbeat_s:
+        return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_s, grace_period=4 * heartbeat_s)
+    return url
+
+
 def open_study(meta: dict[str, Any], sampler: Any = None, create: bool = False) -> Any:
     import optuna
 
     from hynas.search.config import OBJECTIVES
 
-    storage = meta["storage"]
+    storage = make_storage(meta["storage"], meta["config"].get("heartbeat_s"))
     if create:
         dirs = [OBJECTIVES[o] for o in meta["config"]["objectives"]]
         return optuna.create_study(study_name=meta["study_name"], storage=storage, directions=dirs, sampler=sampler,
@@ -98,4 +119,4 @@ def open_study(meta: dict[str, Any], sampler: Any = None, create: bool = False) 
     try:
         return optuna.load_study(study_name=meta["study_name"], storage=storage, sampler=sampler)
     except KeyError:
-        raise UserError(f"no study '{meta['study_name']}' in {storage}.") from None
+        raise UserError(f"no study '{meta['study_name']}' in {meta['storage']}.") from None
