@@ -68,14 +68,13 @@ def importance_rows(imp: dict[str, dict[str, dict[str, float]]], top: int = 8) -
 
 def plain_log_ticks(ax: Any) -> None:
     """Log axes labelled 0.2, 0.5, 1, 2 ... instead of 2x10^-1 (reads as numbers, not exponents)."""
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    fmt = FuncFormatter(lambda v, _: f"{v:g}")
     for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
         if scale == "log":
-            axis.set_major_formatter(fmt)
-            axis.set_minor_formatter(fmt)
-            axis.set_tick_params(which="minor", labelsize=7)
+            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            axis.set_minor_formatter(NullFormatter())
 
 
 def render_edf_png(samples: list[Sampled], path: Path, target: str) -> Path:

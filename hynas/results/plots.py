@@ -17,9 +17,9 @@ from hynas.results.landmarks import Landmark
 from hynas.results.pareto import hypervolume, pareto_mask, reference_point
 from hynas.results.trials import Run, TrialRecord
 
-X_AXES = ("latency_ms", "params_m", "macs_g")
+X_AXES = ("latency_ms", "params_m", "macs_m")
 LABELS = {"accuracy": "proxy accuracy (held-out, fraction)", "latency_ms": "latency (ms)",
-          "params_m": "parameters (millions)", "macs_g": "MACs (G, multiply-adds)"}
+          "params_m": "parameters (millions)", "macs_m": "MACs (millions of multiply-adds)"}
 FRONT, DOMINATED, LANDMARK = "#d1495b", "#9aa5b1", "#2e4057"
 MARKERS = "s^Dvp*hX<>"
 
@@ -46,7 +46,7 @@ class PlotData:
 def trial_metrics(t: TrialRecord) -> dict[str, float]:
     """A trial's four plotted numbers, from its objective values or its recorded attributes."""
     a = t.attrs
-    base = {"params_m": a.get("params", float("nan")) / 1e6, "macs_g": a.get("macs", float("nan")) / 1e9,
+    base = {"params_m": a.get("params", float("nan")) / 1e6, "macs_m": a.get("macs", float("nan")) / 1e6,
             "latency_ms": a.get("latency", {}).get("median_ms", float("nan")), "accuracy": float("nan")}
     base.update({k: float(v) for k, v in t.values.items()})
     return base
@@ -56,7 +56,7 @@ def hover_text(t: TrialRecord, m: dict[str, float]) -> str:
     a = t.attrs
     return (f"trial {t.number}<br>{html.escape(t.arch.summary() if t.arch else '')}<br>"
             f"accuracy {m['accuracy']:.4f} · latency {m['latency_ms']:.3f} ms ({a.get('latency_method', 'measured')})"
-            f"<br>params {m['params_m']:.3f} M · MACs {m['macs_g'] * 1e3:.1f} M")
+            f"<br>params {m['params_m']:.3f} M · MACs {m['macs_m']:.1f} M")
 
 
 def plot_data(run: Run, landmarks: list[Landmark] | None = None) -> PlotData:
@@ -72,6 +72,9 @@ def plot_data(run: Run, landmarks: list[Landmark] | None = None) -> PlotData:
     if cfg["proxy"] == "train":
         title += f" ({cfg['train_steps']} steps on {cfg['dataset']})"
     notes = [f"{lm.label}: not drawn ({lm.skipped})" for lm in landmarks or [] if lm.skipped]
+    for lm in landmarks or []:
+        if "macs_g" in lm.values and "macs_m" not in lm.values:
+            lm.values["macs_m"] = lm.values["macs_g"] * 1e3
     return PlotData(title, metrics, [bool(m) for m in mask], [t.number for t in trials],
                     [hover_text(t, m) for t, m in zip(trials, metrics)], hv, "/".join(methods), cfg["target"],
                     [lm for lm in landmarks or [] if not lm.skipped], notes)
@@ -105,7 +108,7 @@ def _panel(ax: Any, pd: PlotData, x: str, main: bool) -> None:
                    linewidths=0.8, zorder=4, label=lm.label if main else None)
         ax.annotate(lm.label.split(" (")[0], (vx, vy), textcoords="offset points", xytext=(6, 4), fontsize=7.5,
                     color=LANDMARK)
-    if x in ("params_m", "macs_g", "latency_ms") and _span(pd, x) > 20:
+    if _span(pd, x) > 20:
         ax.set_xscale("log")
         from hynas.results.explore_plots import plain_log_ticks
 
@@ -135,7 +138,7 @@ def render_png(pd: PlotData, path: Path) -> None:
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, title="landmarks: published hybrids,\n"
               "input set to the run's, widths\n÷N to the run's size, scored\nby the same proxy and target",
               title_fontsize=8, alignment="left")
-    for col, x in enumerate(("params_m", "macs_g")):
+    for col, x in enumerate(("params_m", "macs_m")):
         _panel(fig.add_subplot(grid[1, col]), pd, x, main=False)
     ax_hv = fig.add_subplot(grid[1, 2])
     if pd.hv_by_trial:
@@ -145,8 +148,13 @@ def render_png(pd: PlotData, path: Path) -> None:
     ax_hv.set_title("hypervolume of the trials so far", fontsize=10)
     ax_hv.grid(alpha=0.3)
     if pd.notes:
-        fig.text(0.01, 0.005, "\n".join(pd.notes)[:600], fontsize=7, color="#555555", va="bottom")
-    fig.tight_layout(rect=(0, 0.03 * min(3, len(pd.notes)), 1, 1))
+        import textwrap
+
+        lines = [ln for n in pd.notes for ln in textwrap.wrap(n, 190)][:6]
+        fig.text(0.01, 0.005, "\n".join(lines), fontsize=7, color="#555555", va="bottom")
+        fig.tight_layout(rect=(0, 0.018 * len(lines), 1, 1))
+    else:
+        fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -167,7 +175,7 @@ def _html_traces(pd: PlotData, x: str, row: int, col: int, first: bool) -> list[
         v = lm.values
         text = (f"<b>{html.escape(lm.label)}</b> (published hybrid, adapted)<br>"
                 f"{html.escape(_arch_summary(lm))}<br>accuracy {v['accuracy']:.4f} · latency "
-                f"{v['latency_ms']:.3f} ms<br>params {v['params_m']:.3f} M · MACs {v['macs_g'] * 1e3:.1f} M")
+                f"{v['latency_ms']:.3f} ms<br>params {v['params_m']:.3f} M · MACs {v['macs_m']:.1f} M")
         out.append((go.Scatter(x=[v.get(x)], y=[v.get("accuracy")], mode="markers+text", name=lm.label,
                                legendgroup=lm.label, showlegend=first, text=[lm.label.split(" (")[0]],
                                textposition="top right", hovertext=[text], hoverinfo="text",
@@ -188,7 +196,7 @@ def render_html(pd: PlotData, path: Path) -> None:
 
     fig = make_subplots(rows=2, cols=2, subplot_titles=("accuracy vs latency", "accuracy vs parameters",
                                                         "accuracy vs MACs", "hypervolume over trials"))
-    for (x, r, c) in (("latency_ms", 1, 1), ("params_m", 1, 2), ("macs_g", 2, 1)):
+    for (x, r, c) in (("latency_ms", 1, 1), ("params_m", 1, 2), ("macs_m", 2, 1)):
         for trace, rr, cc in _html_traces(pd, x, r, c, first=(r, c) == (1, 1)):
             fig.add_trace(trace, row=rr, col=cc)
         fig.update_xaxes(title_text=axis_label(x, pd), row=r, col=c)
