@@ -36,12 +36,28 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except Exception as e:  # click's usage errors
-        import click
-
-        if isinstance(e, click.exceptions.UsageError):
-            e.show()
-            sys.exit(2)
-        if isinstance(e, click.exceptions.Exit):
-            sys.exit(e.exit_code)
+    except Exception as e:
+        if isinstance(e, _click_exceptions()):  # usage errors (a bad flag value, an unknown command): exit 2
+            e.show()  # type: ignore[attr-defined]
+            sys.exit(getattr(e, "exit_code", 2))
+        if isinstance(e, (typer.Exit,)) or type(e).__name__ == "Exit":
+            sys.exit(getattr(e, "exit_code", 0))
         raise
+
+
+def _click_exceptions() -> tuple[type, ...]:
+    """Click's error classes, both the standalone package's and the copy typer vendors.
+
+    typer >= 0.20 raises its vendored ``typer._click`` exceptions, which are not
+    subclasses of ``click``'s: checking only one of them turned every usage error into a
+    traceback with exit code 1.
+    """
+    import importlib
+
+    found = []
+    for mod in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            found.append(importlib.import_module(mod).ClickException)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)

@@ -53,7 +53,9 @@ def apply(doc: Any, path: tuple, op: str, value: Any) -> Any:
     elif op == "empty":
         parent[key] = type(parent[key])() if isinstance(parent[key], (list, dict, str)) else []
     elif op == "huge":
-        parent[key] = [parent[key]] * 300 if isinstance(parent[key], (list, dict)) else 10**12
+        node = parent[key]  # too many choices / keys, or a huge number (bounded: no exponential blow-up)
+        parent[key] = (list(range(1, 301)) if isinstance(node, list) else
+                       {f"k{i}": i for i in range(300)} if isinstance(node, dict) else 10**12)
     return doc
 
 
