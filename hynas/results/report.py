@@ -1,0 +1,130 @@
+"""One self-contained HTML page per run: config, budget spent, Pareto table, plots, the chosen
+architecture drawn block by block, and the commands that reproduce it.
+
+Images are embedded as base64 so the file can be mailed or attached to an issue as is.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from hynas.results.landmarks import Landmark
+from hynas.results.pareto import pareto_mask
+from hynas.results.trials import Run, TrialRecord
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;
+text-align:left}th{background:#f2f2f2}img{max-width:100%}pre{background:#f6f8fa;padding:.8em;overflow-x:auto;
+font-size:12px}code{background:#f6f8fa}h2{border-bottom:1px solid #ddd;padding-bottom:.2em}"""
+
+
+def reproduce_command(meta: dict[str, Any]) -> str:
+    """The `hynas search` command line that re-runs (or resumes) this search with the same settings."""
+    c = meta["config"]
+    if meta.get("command"):
+        return str(meta["command"])
+    parts = ["hynas search", f"--space {c['space']}", f"--target {c['target']}", f"--budget {c['budget']}",
+             f"--sampler {c['sampler']}", f"--seed {c['seed']}", f"--run-dir {c['run_dir']}",
+             f"--dataset {c['dataset']}", f"--proxy {c['proxy']}", f"--train-steps {c['train_steps']}"]
+    if c.get("time_budget_s"):
+        parts.append(f"--time-budget {int(c['time_budget_s'])}s")
+    if c.get("storage"):
+        parts.append(f"--storage {c['storage']}")
+    if "params_m" in c.get("objectives", []):
+        parts.append("--params-objective")
+    if not c.get("measure", True):
+        parts.append("--predict")
+    return " ".join(parts)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return f'<img alt="{html.escape(Path(path).name)}" src="data:image/png;base64,{data}">'
+
+
+def budget_section(run: Run) -> str:
+    states = Counter(t.state for t in run.trials)
+    rows = [[s, n] for s, n in sorted(states.items())]
+    reasons = Counter((t.state, (t.reason or "").split(":")[0]) for t in run.trials if t.state != "COMPLETE")
+    why = [[s, r or "-", n] for (s, r), n in sorted(reasons.items())]
+    secs = sum(float(t.attrs.get("train_seconds", 0)) + float(t.attrs.get("latency_seconds", 0)) for t in run.trials)
+    c = run.meta["config"]
+    text = (f"<p>Budget: {c['budget']} evaluated candidates"
+            + (f", time budget {c['time_budget_s']:.0f} s" if c.get("time_budget_s") else "")
+            + f". Measured work (training + latency) recorded on trials: {secs:.0f} s.</p>")
+    return text + _table(["state", "trials"], rows) + (
+        "<p>Not completed, by reason (PRUNED = rejected by a rule or a duplicate; it cost nothing):</p>"
+        + _table(["state", "reason", "trials"], why) if why else "")
+
+
+def front_section(run: Run) -> tuple[str, list[TrialRecord]]:
+    done = [t for t in run.complete() if t.arch is not None]
+    pts = [[t.values[o] for o in run.objectives] for t in done]
+    front = [t for t, m in zip(done, pareto_mask(pts, run.directions) if pts else []) if m]
+    front.sort(key=lambda t: t.values.get("latency_ms", 0.0))
+    rows = [[t.number, t.values.get("accuracy"), t.values.get("latency_ms"), t.attrs.get("params", 0) / 1e6,
+             t.attrs.get("macs", 0) / 1e6, t.arch.summary()] for t in front]
+    return _table(["trial", "accuracy", "latency (ms)", "params (M)", "MACs (M)", "architecture"], rows), front
+
+
+def landmark_section(landmarks: list[Landmark]) -> str:
+    if not landmarks:
+        return ""
+    rows = [[lm.label, lm.values.get("accuracy", ""), lm.values.get("latency_ms", ""), lm.values.get("params_m", ""),
+             lm.skipped or ""] for lm in landmarks]
+    return ("<h3>Published hybrids, adapted to this run and scored the same way</h3>"
+            + _table(["model", "accuracy", "latency (ms)", "params (M)", "not drawn because"], rows))
+
+
+def build_report(run: Run, landmarks: list[Landmark], pick: str = "knee") -> str:
+    """The HTML text of the report (figures rendered into a temporary folder, then embedded)."""
+    from hynas.export.pick import pick_trial
+    from hynas.results.archview import arch_rows, draw_arch, rows_text
+    from hynas.results.plots import plot_run
+
+    c = run.meta["config"]
+    chosen = pick_trial(run, pick)
+    with tempfile.TemporaryDirectory() as tmp:
+        plot_run(run, Path(tmp), landmarks)
+        pareto_img = _img(Path(tmp) / "pareto.png")
+        arch_img = _img(draw_arch(chosen.arch, Path(tmp) / "arch.png", title=f"trial {chosen.number} ({pick})"))
+    front_html, _ = front_section(run)
+    cfg_rows = [[k, json.dumps(v) if isinstance(v, (list, dict)) else v] for k, v in c.items()]
+    fp = run.meta.get("fingerprint") or next((t.attrs["latency"].get("fingerprint", {}) for t in run.complete()
+                                              if isinstance(t.attrs.get("latency"), dict)), {})
+    parts = [f"<h1>hynas run {html.escape(str(run.path))}</h1>",
+             (f"<p>Space <b>{html.escape(str(c['space']))}</b>, target <b>{html.escape(c['target'])}</b>, objectives "
+             f"{html.escape(', '.join(run.objectives))}; machine {html.escape(str(fp.get('cpu_model', '?')))}; "
+             f"hynas {html.escape(str(run.meta.get('versions', {}).get('hynas', '?')))}.</p>"),
+             "<h2>Configuration</h2>", _table(["setting", "value"], cfg_rows),
+             "<h2>Budget spent</h2>", budget_section(run),
+             "<h2>Pareto front</h2>", front_html, pareto_img, landmark_section(landmarks),
+             f"<h2>Chosen architecture: trial {chosen.number} ({html.escape(pick)})</h2>",
+             f"<p>{html.escape(chosen.arch.summary())}<br>" + ", ".join(
+                 f"{html.escape(k)} {v:.4g}" for k, v in chosen.values.items()) + "</p>",
+             arch_img, f"<pre>{html.escape(rows_text(arch_rows(chosen.arch)))}</pre>",
+             "<h2>Reproduce</h2>",
+             (f"<pre>{html.escape(reproduce_command(run.meta))}\n"
+             f"hynas export {html.escape(str(run.path))} --pick {html.escape(pick)} --out model.py</pre>"),
+             ("<details><summary>space YAML as searched</summary><pre>"
+              + html.escape(run.meta.get("space_yaml", "")) + "</pre></details>"),
+             ("<details><summary>versions</summary><pre>"
+              + html.escape(json.dumps(run.meta.get("versions", {}), indent=2)) + "</pre></details>")]
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>hynas report {html.escape(str(run.path))}"
+            f"</title><style>{_CSS}</style></head><body>" + "\n".join(parts) + "</body></html>")
