@@ -16,9 +16,11 @@ from hynas.latency.timing import TimingPolicy
 def predict_latency(arch, target: str = "ort-cpu", *, resolution: int | None = None):  # noqa: ANN001, ANN201
     """Latency predicted from the target's measured predictor file (method="predicted").
 
+    ``warnings`` says when the file was measured on another machine and how to profile this one.
+
     Raises UserError saying how to profile when no predictor exists for the target.
     """
-    from hynas.latency.predictor import predict_with_file
+    from hynas.latency.predict import predict_with_file
 
     return predict_with_file(arch, target, resolution=resolution)
 

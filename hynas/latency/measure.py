@@ -29,8 +29,14 @@ def unit_module(unit: Any) -> nn.Module:
 
 def time_module(model: nn.Module, shape: tuple[int, ...], target: Target,
                 policy: TimingPolicy = TimingPolicy()) -> Timing:
-    """Median/p10/p90 of ``model`` at input ``shape`` on ``target``."""
-    return time_callable(target.prepare(model.eval(), shape), policy)
+    """Median/p10/p90 of ``model`` at input ``shape`` on ``target``, with the reference network interleaved.
+
+    The reference time tells whether the machine ran slow during this measurement, so the
+    latency can be rescaled to the machine's nominal speed (``hynas.latency.reference``).
+    """
+    from hynas.latency.reference import reference_run
+
+    return time_callable(target.prepare(model.eval(), shape), policy, target.clock, reference_run(target))
 
 
 def _result(t: Timing, target: Target, resolution: int) -> LatencyResult:
@@ -38,7 +44,7 @@ def _result(t: Timing, target: Target, resolution: int) -> LatencyResult:
                          target=target.name, batch=target.batch, threads=target.threads,
                          precision=target.precision, runtime=target.runtime,
                          fingerprint=machine_fingerprint(target.runtime_versions()), method="measured",
-                         resolution=resolution)
+                         resolution=resolution, clock=t.clock, reference_ms=t.reference_ms)
 
 
 def measure_latency(arch: Arch, target: str = "ort-cpu", *, resolution: int | None = None,
@@ -54,5 +60,5 @@ def measure_latency(arch: Arch, target: str = "ort-cpu", *, resolution: int | No
 
 
 def measure_unit(unit: Any, target: Target, policy: TimingPolicy = TimingPolicy()) -> Timing:
-    """Time one executed unit at its input shape and the target's batch."""
+    """Time one executed unit at its input shape and the target's batch (with the reference time)."""
     return time_module(unit_module(unit), (target.batch, unit.in_ch, unit.h, unit.w), target, policy)

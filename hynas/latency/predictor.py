@@ -1,19 +1,168 @@
-"""Predicted latency from a measured predictor file (``predictors/<target>.json``)."""
+"""Latency predictor: per-unit lookup table + boosted trees for unseen units + end-to-end calibration.
+
+nn-Meter's decomposition (Zhang et al., MobiSys 2021: predict the kernels a runtime
+executes, then sum) applied to hynas units (``hynas.build.block_plan``): a unit seen
+while profiling is looked up; an unseen one is predicted by gradient-boosted trees on its
+features (log latency). The sum of isolated units is not the network's latency — every
+isolated run pays the runtime's per-call overhead and the whole graph fuses and caches
+differently — so a linear calibration ``scale * sum + per_unit_ms * n_units + offset_ms``
+is fitted on whole-arch measurements, minimizing relative error.
+
+Files are plain JSON (``predictors/<target>.json``) with the machine fingerprint; loading
+one never unpickles and needs no scikit-learn.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 import os
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from hynas.errors import UserError
+from hynas.latency.features import feature_names, unit_features, unit_key, vectorize
+from hynas.latency.gbt import Boosted, fit_gbt
 
+FORMAT = "hynas-latency-predictor"
+VERSION = 1
 REPO_PREDICTORS = Path(__file__).resolve().parent.parent.parent / "predictors"
 
 
+@dataclass
+class Predictor:
+    target: dict[str, Any]
+    fingerprint: dict[str, Any]
+    features: list[str]
+    lut: dict[str, float]
+    regressor: Boosted | None
+    calibration: dict[str, float] = field(default_factory=lambda: {"scale": 1.0, "per_unit_ms": 0.0,
+                                                                    "offset_ms": 0.0})
+    meta: dict[str, Any] = field(default_factory=dict)
+    reference_nominal_ms: float | None = None  # reference network time at the machine's nominal speed
+    _cache: dict[str, float] = field(default_factory=dict, repr=False)
+
+    @property
+    def batch(self) -> int:
+        return int(self.target.get("batch", 1))
+
+    def unit_ms(self, unit: Any) -> float:
+        """One unit's isolated latency: measured if seen while profiling, else the trees' estimate."""
+        key = unit_key(unit)
+        ms = self.lut.get(key) or self._cache.get(key)
+        if ms is None:
+            if self.regressor is None:
+                raise UserError(f"predictor for {self.target.get('name')} has no regressor and never saw unit {key}.")
+            ms = math.exp(self.regressor(vectorize(unit_features(unit, self.batch), self.features)))
+            self._cache[key] = ms
+        return ms
+
+    def predict_units_ms(self, units: list[Any]) -> float:
+        c = self.calibration
+        total = sum(self.unit_ms(u) for u in units)
+        return max(c["scale"] * total + c["per_unit_ms"] * len(units) + c["offset_ms"], 1e-6)
+
+    def at_nominal_speed(self, measured_ms: float, reference_ms: float | None) -> float:
+        """A measured latency rescaled to the speed this predictor was fitted at (unchanged without a reference)."""
+        if not reference_ms or not self.reference_nominal_ms:
+            return measured_ms
+        return measured_ms * self.reference_nominal_ms / reference_ms
+
+    def predict_ms(self, arch: Any, resolution: int | None = None) -> float:
+        from hynas.build import block_plan
+
+        return self.predict_units_ms(block_plan(arch, resolution))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT, "version": VERSION, "target": self.target, "fingerprint": self.fingerprint,
+                "calibration": self.calibration, "reference_nominal_ms": self.reference_nominal_ms,
+                "meta": self.meta, "features": self.features,
+                "regressor": self.regressor.to_json() if self.regressor else None,
+                "lut": dict(sorted(self.lut.items()))}
+
+    def save(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, p)
+        return p
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Predictor":
+        if d.get("format") != FORMAT or int(d.get("version", 0)) > VERSION:
+            raise UserError(f"not a hynas latency predictor of version <= {VERSION} (format {d.get('format')!r}, "
+                            f"version {d.get('version')!r}).")
+        reg = Boosted.from_json(d["regressor"]) if d.get("regressor") else None
+        return cls(dict(d["target"]), dict(d["fingerprint"]), list(d["features"]),
+                   {str(k): float(v) for k, v in d["lut"].items()}, reg,
+                   {k: float(v) for k, v in d["calibration"].items()}, dict(d.get("meta", {})),
+                   float(d["reference_nominal_ms"]) if d.get("reference_nominal_ms") else None)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Predictor":
+        """Read a predictor file (JSON only; nothing is unpickled or executed)."""
+        p = Path(path)
+        try:
+            return cls.from_json(json.loads(p.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UserError(f"{p}: cannot read latency predictor ({e}).") from None
+
+
+def fit_units(target: dict[str, Any], fingerprint: dict[str, Any], unit_ms: list[tuple[Any, float]],
+              n_trees: int = 300) -> Predictor:
+    """A predictor with the measured units as lookup table and trees fitted on them (no calibration yet)."""
+    batch = int(target.get("batch", 1))
+    rows = [unit_features(u, batch) for u, _ in unit_ms]
+    names = feature_names(rows)
+    reg = fit_gbt([vectorize(r, names) for r in rows], [math.log(ms) for _, ms in unit_ms],
+                  n_trees=n_trees) if unit_ms else None
+    lut = {unit_key(u): ms for u, ms in unit_ms}
+    return Predictor(dict(target), dict(fingerprint), names, lut, reg)
+
+
+def fit_calibration(pred: Predictor, arch_units: list[tuple[list[Any], float]]) -> dict[str, float]:
+    """Least squares in relative error of ``scale*sum + per_unit_ms*n + offset_ms`` on whole-arch medians.
+
+    Fewer than 8 archs fit only the scale (three free terms would chase noise).
+    """
+    import numpy as np
+
+    if not arch_units:
+        return {"scale": 1.0, "per_unit_ms": 0.0, "offset_ms": 0.0}
+    s = np.array([sum(pred.unit_ms(u) for u in units) for units, _ in arch_units])
+    n = np.array([float(len(units)) for units, _ in arch_units])
+    y = np.array([ms for _, ms in arch_units])
+    cols = [s, n, np.ones_like(s)] if len(y) >= 8 else [s]
+    a = np.stack(cols, axis=1) / y[:, None]
+    coef, *_ = np.linalg.lstsq(a, np.ones_like(y), rcond=None)
+    coef = list(coef) + [0.0] * (3 - len(coef))
+    return {"scale": float(coef[0]), "per_unit_ms": float(coef[1]), "offset_ms": float(coef[2])}
+
+
+def accuracy(predicted_ms: list[float], measured_ms: list[float]) -> dict[str, float]:
+    """Share within ±10% / ±5% of the measured median, RMSE of the relative error (%), Spearman."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    p, y = np.asarray(predicted_ms, float), np.asarray(measured_ms, float)
+    rel = p / y - 1.0
+    rho = float(spearmanr(p, y).statistic) if len(y) > 2 else float("nan")
+    return {"n": int(len(y)), "within_10pct": float(np.mean(np.abs(rel) <= 0.10)),
+            "within_5pct": float(np.mean(np.abs(rel) <= 0.05)),
+            "rmse_pct": float(np.sqrt(np.mean(rel ** 2)) * 100), "spearman": rho}
+
+
 def predictor_dirs() -> list[Path]:
-    """Where predictor files are looked up: $HYNAS_PREDICTORS, ./predictors, the shipped ones."""
+    """Where predictor files are looked up: $HYNAS_PREDICTORS, ./predictors, then the shipped ones."""
     dirs = [Path(p) for p in os.environ.get("HYNAS_PREDICTORS", "").split(os.pathsep) if p]
-    return dirs + [Path.cwd() / "predictors", REPO_PREDICTORS]
+    out: list[Path] = []
+    for d in dirs + [Path.cwd() / "predictors", REPO_PREDICTORS]:
+        if d.resolve() not in [o.resolve() for o in out]:
+            out.append(d)
+    return out
 
 
 def find_predictor(target: str) -> Path:
@@ -26,6 +175,11 @@ def find_predictor(target: str) -> Path:
                     f"`hynas profile --target {target} --space FILE`, or time candidates with --measure.")
 
 
-def predict_with_file(arch, target: str, *, resolution: int | None = None):  # noqa: ANN001, ANN201
-    find_predictor(target)
-    raise UserError(f"latency predictors are not available yet; use --measure (target {target}).")
+@lru_cache(maxsize=16)
+def _load_cached(path: str, mtime_ns: int) -> Predictor:
+    return Predictor.load(path)
+
+
+def load_predictor(target: str) -> tuple[Predictor, Path]:
+    p = find_predictor(target)
+    return _load_cached(str(p), p.stat().st_mtime_ns), p

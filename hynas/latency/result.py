@@ -30,6 +30,8 @@ class LatencyResult:
     fingerprint: dict[str, Any]
     method: str  # "measured" | "predicted"
     resolution: int = 0
+    clock: str = "wall"  # "thread-cpu" (CPU time of the inference thread) or "wall"
+    reference_ms: float | None = None  # the reference network's time around this measurement (machine speed)
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     def as_dict(self) -> dict[str, Any]:

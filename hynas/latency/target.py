@@ -35,6 +35,14 @@ class Target:
     batch: int = 1
     threads: int = 1
 
+    @property
+    def clock(self) -> str:
+        """``thread-cpu`` for single-threaded CPU targets (immune to other processes), else ``wall``.
+
+        See ``hynas.latency.timing`` for why and for the measurements behind it.
+        """
+        return "thread-cpu" if self.device == "cpu" and self.threads == 1 else "wall"
+
     def unavailable(self) -> str | None:
         """Why this target cannot run on this machine (None when it can)."""
         return None
@@ -55,7 +63,7 @@ class Target:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "runtime": self.runtime, "device": self.device, "precision": self.precision,
-                "batch": self.batch, "threads": self.threads}
+                "batch": self.batch, "threads": self.threads, "clock": self.clock}
 
 
 TARGETS: Registry[Target] = Registry("latency target", loader="hynas.latency.targets")

@@ -1,0 +1,47 @@
+"""A fixed reference workload, timed beside every measurement, to see how fast the machine is right now.
+
+On the shared helper machine the CPU time of the same inference drifted by up to 2x in
+phases lasting seconds (other tenants of the host; measured in docs/BENCHMARKS.md,
+"Latency predictors"): the same 30 archs measured twice gave ratios from 0.47 to 1.15,
+in runs of consecutive archs. Timing a fixed small network interleaved with the repeats of each
+measurement, on the same target and clock, gives ``reference_ms``; a latency divided by it and
+multiplied by a nominal reference (stored in each predictor file) is the latency at the
+machine's nominal speed, which is what predictors are fitted to.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+
+from hynas.latency.target import Target
+
+REFERENCE_SHAPE = (1, 16, 16, 16)
+
+
+class ReferenceNet(nn.Module):
+    """Conv, depthwise conv, pointwise MLP and a token matmul: a hybrid in miniature (~0.2 ms)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(16, 32, 3, padding=1)
+        self.dw = nn.Conv2d(32, 32, 3, padding=1, groups=32)
+        self.mlp = nn.Sequential(nn.Conv2d(32, 64, 1), nn.GELU(), nn.Conv2d(64, 32, 1))
+        self.proj = nn.Linear(32, 32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.conv(x))
+        x = x + self.mlp(self.dw(x))
+        t = x.flatten(2).transpose(1, 2)  # b, n, c
+        a = torch.softmax(t @ self.proj(t).transpose(1, 2) / 32 ** 0.5, dim=-1)
+        return (a @ t).mean(1)
+
+
+@lru_cache(maxsize=8)
+def reference_run(target: Target) -> Callable[[], Any]:
+    """One inference of the reference network on the target (prepared once per target and process)."""
+    return target.prepare(ReferenceNet().eval(), REFERENCE_SHAPE)
