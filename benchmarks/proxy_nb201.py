@@ -60,7 +60,7 @@ def score_arch(arch_str: str, data, proxies: tuple[str, ...], batch_size: int, s
 
 def merge(files: list[str], out: Path) -> int:
     parts = [json.loads(Path(f).read_text()) for f in files]
-    rows = [r for p in parts for r in p["rows"]]
+    rows = list({r["arch_str"]: r for p in parts for r in p["rows"]}.values())  # a reversed helper may overlap
     result = {**parts[0], "command": parts[0]["command"] + f"  (x{len(parts)} shards, merged)", "n": len(rows),
               "mean_seconds": {p: sum(r[f"{p}_s"] for r in rows) / len(rows) for p in PROXIES},
               "spearman": summarize(rows, PROXIES), "rows": rows}
@@ -78,12 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="benchmarks/results/proxy_nb201.json")
     ap.add_argument("--shard", default="0/1", help="i/k: score archs i, i+k, ... (run k processes, then --merge)")
     ap.add_argument("--merge", nargs="*", help="shard JSON files to merge into --out (no scoring)")
+    ap.add_argument("--reverse", action="store_true", help="score the shard from its end (a helper process)")
     args = ap.parse_args(argv)
     if args.merge:
         return merge(args.merge, Path(args.out))
     table = load_table(args.csv)
     i, k = (int(v) for v in args.shard.split("/"))
     archs = random.Random(args.seed).sample(sorted(table), args.n)[i::k]
+    if args.reverse:
+        archs.reverse()
     data = load_dataset("digits").with_channels(3)
     out = Path(args.out)
     prev = json.loads(out.read_text()) if out.is_file() else {}

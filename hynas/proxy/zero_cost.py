@@ -157,3 +157,22 @@ def macs(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     from hynas.cost import count_macs
 
     return float(count_macs(model, x[:1]))
+
+
+def score_many(names: list[str], model: nn.Module, data: Dataset, *, batch_size: int = 64, seed: int = 0) -> dict[str, float]:
+    """Several proxies on one model (the inputs of a combined ranking)."""
+    return {n: score(n, model, data, batch_size=batch_size, seed=seed) for n in names}
+
+
+def rank_average(rows: list[dict[str, float]], names: list[str]) -> list[float]:
+    """The combined score of a population: the mean over ``names`` of each arch's rank (0 = worst).
+
+    Ranks, not raw values, because proxies live on unrelated scales (a log-determinant, a
+    log-sum, a parameter count); ties share their average rank; -inf ranks lowest.
+    """
+    from scipy.stats import rankdata
+
+    if not rows:
+        return []
+    ranks = [rankdata([r[n] for r in rows]) - 1 for n in names]
+    return [float(np.mean([rk[i] for rk in ranks])) for i in range(len(rows))]

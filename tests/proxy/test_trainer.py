@@ -76,3 +76,11 @@ def test_zero_cost_proxy_is_finite_and_leaves_model_alone(digits: Dataset, name:
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert value == score(name, net, digits, batch_size=16)  # seeded batch: same score
     assert name in ZERO_COST.names()
+
+
+def test_rank_average_combines_populations() -> None:
+    from hynas.proxy.zero_cost import rank_average
+
+    rows = [{"a": 1.0, "b": 30.0}, {"a": 2.0, "b": 10.0}, {"a": 3.0, "b": 20.0}, {"a": float("-inf"), "b": 0.0}]
+    assert rank_average(rows, ["a", "b"]) == [2.0, 1.5, 2.5, 0.0]
+    assert rank_average(rows, ["a"]) == [1.0, 2.0, 3.0, 0.0] and rank_average([], ["a"]) == []
