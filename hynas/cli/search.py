@@ -63,7 +63,9 @@ def search_cmd(
                + (f" ({', '.join(f'{k}: {v}' for k, v in summary.failures.items())})" if summary.failures else "")
                + f"; {summary.rejected} rejected by rules, {summary.duplicates} duplicates skipped"
                + (f"; {summary.recovered} interrupted trials from an earlier run re-queued" if summary.recovered else "")
-               + (f"; {summary.feasible} of {summary.complete} complete meet the constraints" if constraint else ""))
+               + (f"; {summary.feasible} of {summary.complete} complete meet the constraints" if constraint else "")
+               + (f"; {summary.screened_out} screened out by the cheap score" if summary.screened_out else "")
+               + (f"; {summary.pruned} stopped early at a rung" if summary.pruned else ""))
     typer.echo(f"results in {run_dir}: `hynas plot {run_dir}`, `hynas export {run_dir} --pick knee`")
 
 

@@ -63,6 +63,8 @@ class SearchSummary:
     duplicates: int = 0
     recovered: int = 0
     feasible: int = 0
+    screened_out: int = 0
+    pruned: int = 0
     stop_reason: str = ""
     elapsed_s: float = 0.0
     failures: dict[str, int] = field(default_factory=dict)
@@ -72,7 +74,8 @@ def _is_evaluated(t: Any) -> bool:
     from optuna.trial import TrialState
 
     reason = t.user_attrs.get("fail_reason")  # none: failed by Optuna's heartbeat check (a dead host)
-    return t.state == TrialState.COMPLETE or (t.state == TrialState.FAIL and reason not in (None, INTERRUPTED))
+    return (t.state == TrialState.COMPLETE or (t.state == TrialState.FAIL and reason not in (None, INTERRUPTED))
+            or (t.state == TrialState.PRUNED and "pruned_at_step" in t.user_attrs))
 
 
 def _owner() -> dict[str, Any]:
@@ -162,7 +165,27 @@ class Search:
         return self.stop_reason() is None and self.done + len(self.in_flight) < self.budget
 
     def ask(self) -> tuple[Any, Candidate] | None:
-        """The next candidate worth evaluating (its trial is RUNNING), or None when the loop must stop."""
+        """The next candidate worth evaluating (its trial is RUNNING), or None when the loop must stop.
+
+        With a screening problem (``screen_size`` > 1, see multifidelity), several proposals are
+        drawn and cheaply scored; only the one the problem picks goes on to evaluation.
+        """
+        k = getattr(self.problem, "screen_size", 1)
+        if k <= 1:
+            return self._ask_one()
+        got = [g for g in (self._ask_one() for _ in range(k)) if g is not None]
+        if not got:
+            return None
+        chosen, info = self.problem.pick([c for _, c in got])
+        for i, (trial, cand) in enumerate(got):
+            trial.set_user_attr("screen", info[i])
+            if i != chosen:
+                self.in_flight.pop(cand.key, None)
+                self._skip(trial, "screened_out", got[chosen][0].number)
+        self.skips = 0
+        return got[chosen]
+
+    def _ask_one(self) -> tuple[Any, Candidate] | None:
         while self.stop_reason() is None:
             trial = self.study.ask()
             trial.set_user_attr("owner", _owner())
@@ -188,8 +211,10 @@ class Search:
         self.study.tell(trial, state=TrialState.PRUNED)
         if attr == "rejected":
             self.summary.rejected += 1
-        else:
+        elif attr == "duplicate_of":
             self.summary.duplicates += 1
+        else:
+            self.summary.screened_out += 1
         self.skips += 1
 
     def tell(self, trial: Any, cand: Candidate, outcome: Evaluation | BaseException) -> str:
@@ -203,6 +228,14 @@ class Search:
         self.skips = 0
         self.seen[cand.key] = trial.number
         self.done += 1
+        from hynas.search.multifidelity import Pruned
+
+        if isinstance(outcome, Pruned):
+            trial.set_user_attr("pruned_at_step", outcome.step)
+            trial.set_user_attr("pruned_accuracy", outcome.accuracy)
+            self.study.tell(trial, state=TrialState.PRUNED)
+            self.summary.pruned += 1
+            return "pruned"
         if isinstance(outcome, BaseException):
             trial.set_user_attr("fail_reason", f"{type(outcome).__name__}: {outcome}"[:500])
             self.study.tell(trial, state=TrialState.FAIL)
@@ -242,7 +275,7 @@ class Search:
             if t.state == TrialState.COMPLETE:
                 s.complete += 1
                 s.feasible += bool(t.user_attrs.get("feasible", True))
-            elif _is_evaluated(t):
+            elif _is_evaluated(t) and t.state == TrialState.FAIL:
                 s.failed += 1
                 reason = str(t.user_attrs.get("fail_reason", "unknown")).split(":")[0]
                 s.failures[reason] = s.failures.get(reason, 0) + 1

@@ -56,6 +56,11 @@ class SpaceProblem:
             ev = self.evaluator(cand.payload, report)
         except Infeasible as e:
             raise Rejected(str(e)) from None
+        stopped = getattr(report, "stopped_at", None)
+        if stopped is not None:
+            from hynas.search.multifidelity import Pruned
+
+            raise Pruned(*stopped)
         return Evaluation(ev.values, ev.attrs)
 
 

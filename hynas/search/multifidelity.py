@@ -1,0 +1,131 @@
+"""Multi-fidelity for several objectives: cheap screening before training, rung pruning during it.
+
+Two levels, both deciding by *non-dominated rank* rather than by accuracy alone, so a fast
+candidate with modest accuracy is not thrown away for a slow accurate one:
+
+* Screening (``--screen K``): the sampler proposes K candidates; each gets a cheap score
+  (a zero-cost proxy, seconds, no training) and a cheap cost (the target's latency
+  predictor when one is shipped, else analytic MACs); one candidate of the first
+  non-dominated front of (score max, cost min) is trained, the others are recorded as
+  PRUNED with ``screened_out`` and their cheap scores (the sampler learns from them).
+* Rung pruning (``--prune``): asynchronous successive halving (ASHA, Li et al. 2020) with
+  the NSGA-II ordering as its promotion rule, as in multi-objective ASHA (Schmucker et al.
+  2021): at each intermediate evaluation step, a candidate goes on only if it is in the
+  best 1/eta of the candidates that reached that step, ordered by (non-dominated rank,
+  crowding) on (accuracy at the step, analytic MACs - the cost known before training).
+  Optuna's own pruners refuse multi-objective studies, hence this rule.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any, Callable
+
+from hynas.search.evolution import _crowding, _fronts
+
+ETA = 3
+ZERO_COST_DEFAULT = "naswot"
+
+
+def rank_order(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of (benefit max, cost min) points, best first: non-dominated rank, then crowding."""
+    pts = [(-b, c) for b, c in points]
+    order: list[int] = []
+    for front in _fronts(pts):
+        crowd = _crowding([pts[i] for i in front])
+        order += [front[k] for k in sorted(range(len(front)), key=lambda k: -crowd[k])]
+    return order
+
+
+class Pruned(Exception):
+    """Training stopped at a rung: the candidate counts as evaluated, recorded as PRUNED."""
+
+    def __init__(self, step: int, accuracy: float) -> None:
+        super().__init__(f"stopped at step {step} (accuracy {accuracy:.4f}) behind its rung")
+        self.step, self.accuracy = step, accuracy
+
+
+def rung_reporter(objectives: tuple[str, ...], eta: int = ETA) -> Callable[[Any, Any], Callable[[int, float], bool]]:
+    """A factory ``(study, trial) -> report(step, val_acc) -> stop?`` implementing the rule above."""
+
+    def factory(study: Any, trial: Any) -> Callable[[int, float], bool]:
+        cost = float(_macs(trial))
+        rungs: dict[str, float] = {}
+
+        def report(step: int, val_acc: float) -> bool:
+            rungs[str(step)] = float(val_acc)
+            trial.set_user_attr("rungs", rungs)
+            trial.set_user_attr("rung_cost_macs", cost)
+            peers = [(t.user_attrs["rungs"][str(step)], t.user_attrs.get("rung_cost_macs", 0.0))
+                     for t in study.get_trials(deepcopy=False)
+                     if t.number != trial.number and str(step) in t.user_attrs.get("rungs", {})]
+            if len(peers) + 1 < eta:
+                return False  # too few at this rung to judge: promote (asynchronously, as ASHA does)
+            order = rank_order(peers + [(float(val_acc), cost)])
+            keep = math.ceil((len(peers) + 1) / eta)
+            if order.index(len(peers)) < keep:
+                return False
+            report.stopped_at = (step, float(val_acc))  # type: ignore[attr-defined]
+            return True
+
+        report.stopped_at = None  # type: ignore[attr-defined]
+        return report
+
+    return factory
+
+
+def _macs(trial: Any) -> float:
+    from hynas.cost import analytic_macs
+    from hynas.space.arch import Arch
+
+    return analytic_macs(Arch(trial.user_attrs["arch"]))
+
+
+class ScreenedProblem:
+    """Wraps a SpaceProblem: the engine asks ``screen_size`` proposals and trains the one :meth:`pick` picks."""
+
+    def __init__(self, inner: Any, cfg: Any, proxy: str = ZERO_COST_DEFAULT) -> None:
+        self.inner, self.cfg, self.proxy = inner, cfg, proxy
+        self.screen_size = cfg.screen
+        self.reporter = inner.reporter
+        self._rng = random.Random(cfg.seed)
+
+    def propose(self, trial: Any) -> Any:
+        return self.inner.propose(trial)
+
+    def evaluate(self, cand: Any, report: Callable[[int, float], bool] | None = None) -> Any:
+        return self.inner.evaluate(cand, report)
+
+    def cheap(self, cand: Any) -> tuple[float, float, str]:
+        """(zero-cost score, cost, cost name): seconds per candidate, no training."""
+        from hynas.proxy.zero_cost import score
+
+        ev = self.inner.evaluator
+        model = ev._seeded_model(cand.payload) if hasattr(ev, "_seeded_model") else None
+        if model is None:
+            from hynas.build import build_model
+
+            model = build_model(ev.proxy_arch(cand.payload))
+        s = float(score(self.proxy, model, ev.data, seed=self.cfg.seed))
+        try:
+            from hynas.latency import predict_latency
+
+            return s, float(predict_latency(cand.payload, self.cfg.target).median_ms), "predicted_latency_ms"
+        except Exception:  # noqa: BLE001 - no predictor for this target: MACs stand in for the cost
+            from hynas.cost import analytic_macs
+
+            return s, float(analytic_macs(cand.payload)), "macs"
+
+    def pick(self, cands: list[Any]) -> tuple[int, list[dict[str, Any]]]:
+        """The candidate to train (random member of the first front, so the front's spread is explored)."""
+        info, points = [], []
+        for c in cands:
+            try:
+                s, cost, name = self.cheap(c)
+            except Exception as e:  # noqa: BLE001 - a candidate that cannot be scored is trained to find out
+                s, cost, name = float("inf"), 0.0, f"unscored: {type(e).__name__}"
+            points.append((s, cost))
+            info.append({"proxy": self.proxy, "score": s, name: cost})
+        first = _fronts([(-b, c) for b, c in points])[0]
+        return self._rng.choice(sorted(first)), info
