@@ -25,7 +25,7 @@ from scipy.stats import spearmanr
 from hynas.build import build_model
 from hynas.proxy.data import load_dataset
 from hynas.proxy.trainer import train_proxy
-from hynas.proxy.zero_cost import ZERO_COST, score
+from hynas.proxy.zero_cost import ZERO_COST, rank_average, score
 from hynas.space import load_space, sample
 
 
@@ -60,6 +60,10 @@ def summarize(rows: list[dict]) -> dict:
         name = k[:-2]
         out[name] = {"spearman": float(spearmanr([r[name] for r in rows], ref).statistic),
                      "seconds_per_arch": sum(r[k] for r in rows) / len(rows)}
+    for combo in (("synflow", "naswot"), ("naswot", "params"), ("synflow", "naswot", "jacob_cov")):
+        name = "+".join(combo)
+        out[name] = {"spearman": float(spearmanr(rank_average(rows, list(combo)), ref).statistic),
+                     "seconds_per_arch": sum(out[c]["seconds_per_arch"] for c in combo)}
     out["reference"] = {"seconds_per_arch": sum(r["reference_s"] for r in rows) / len(rows),
                         "accuracy_min": min(ref), "accuracy_max": max(ref)}
     return out

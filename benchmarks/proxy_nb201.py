@@ -26,15 +26,18 @@ from scipy.stats import spearmanr
 from hynas.proxy.data import load_dataset
 from hynas.proxy.nb201 import NB201Net, load_table
 from hynas.proxy.trainer import deterministic
-from hynas.proxy.zero_cost import batch, gradient_scores, score
+from hynas.proxy.zero_cost import batch, gradient_scores, rank_average, score
 
 PROXIES = ("synflow", "naswot", "jacob_cov", "grad_norm", "snip", "params")
+COMBOS = (("synflow", "naswot"), ("synflow", "naswot", "jacob_cov"))  # rank averages also reported
 
 
 def summarize(rows: list[dict], proxies: tuple[str, ...]) -> dict[str, float]:
     acc = [r["cifar10_test_acc"] for r in rows]
     out = {p: float(spearmanr([r[p] for r in rows], acc).statistic) for p in proxies}
     out["table_params_M"] = float(spearmanr([r["params_M"] for r in rows], acc).statistic)
+    for combo in COMBOS:
+        out["+".join(combo)] = float(spearmanr(rank_average(rows, list(combo)), acc).statistic)
     return out
 
 
