@@ -1,0 +1,76 @@
+"""Render the "Proxies" section of docs/BENCHMARKS.md from the merged proxy benchmark JSONs.
+
+Usage: python benchmarks/proxy_report.py [--nb201 benchmarks/results/proxy_nb201.json]
+       [--hybrid benchmarks/results/proxy_hybrid.json] [--cost benchmarks/results/proxy_train_cost.jsonl]
+Prints Markdown; every figure is read from the result files, none typed by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+PUBLISHED = {"synflow": 0.74, "naswot": 0.79, "jacob_cov": 0.73, "grad_norm": 0.59, "snip": 0.59, "params": 0.75}
+
+
+def nb201_table(res: dict) -> list[str]:
+    sp, secs = res["spearman"], res["mean_seconds"]
+    lines = [(f"NAS-Bench-201, {res['n']} archs sampled from the table (seed {res['archs_seed']}), CIFAR-10 test "
+             f"accuracy; data-dependent proxies on one batch of {res['batch_size']} embedded digits "
+             f"(1 channel repeated to 3, 32x32). Command: `{res['command']}`."), "",
+             "| proxy | Spearman (hynas) | published | within ±0.05 | mean s/arch (busy 2-core box) |",
+             "|---|---|---|---|---|"]
+    for name, pub in PUBLISHED.items():
+        cost = "in grad_norm's pass" if name == "snip" else f"{secs[name]:.2f}"
+        ok = "yes" if abs(sp[name] - pub) <= 0.05 else "**no**"
+        lines.append(f"| {name} | {sp[name]:.3f} | {pub:.2f} | {ok} | {cost} |")
+    for combo in (k for k in sp if "+" in k):
+        lines.append(f"| rank-avg {combo} | {sp[combo]:.3f} | – | – | – |")
+    return lines
+
+
+def hybrid_table(res: dict) -> list[str]:
+    summ = res["summary"]
+    ref = summ["reference"]
+    lines = [(f"Default space (AsCAN-style hybrids), {res['n']} sampled archs on the embedded digits. Reference = "
+             f"the same trainer for longer; its held-out accuracy spans {ref['accuracy_min']:.3f}-"
+             f"{ref['accuracy_max']:.3f} and costs {ref['seconds_per_arch']:.1f} s/arch. "
+             f"Command: `{res['command']}`."), "",
+             "| proxy | Spearman vs reference | s/arch | cost vs reference |", "|---|---|---|---|"]
+    rows = sorted(((k, v) for k, v in summ.items() if k != "reference"), key=lambda kv: -kv[1]["spearman"])
+    for name, v in rows:
+        lines.append(f"| {name} | {v['spearman']:.3f} | {v['seconds_per_arch']:.2f} | "
+                     f"{100 * v['seconds_per_arch'] / ref['seconds_per_arch']:.1f}% |")
+    return lines
+
+
+def cost_lines(path: Path) -> list[str]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [("Default short-training proxy (`train_proxy`, 200 steps, batch 64, one thread) on sampled default-space "
+             "hybrids; CPU seconds of the process (what one free core takes) and wall seconds on the busy box. "
+             "Command: `python benchmarks/proxy_train_cost.py --n 5`."), "",
+             "| arch | params | CPU s | wall s | held-out acc |", "|---|---|---|---|---|"]
+    lines += [f"| {r['hash'][:10]} | {r['params']} | {r['cpu_s']} | {r['wall_s']} | {r['val_accuracy']:.3f} |"
+              for r in rows]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nb201", default="benchmarks/results/proxy_nb201.json")
+    ap.add_argument("--hybrid", default="benchmarks/results/proxy_hybrid.json")
+    ap.add_argument("--cost", default="benchmarks/results/proxy_train_cost.jsonl")
+    args = ap.parse_args(argv)
+    out: list[str] = []
+    for path, render in ((args.nb201, nb201_table), (args.hybrid, hybrid_table)):
+        if Path(path).is_file():
+            out += render(json.loads(Path(path).read_text())) + [""]
+    if Path(args.cost).is_file():
+        out += cost_lines(Path(args.cost)) + [""]
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
