@@ -110,13 +110,15 @@ class TabularProblem:
 
     name = "nb201"
 
-    def __init__(self, table: NB201Table, objectives: Sequence[str] = ("accuracy",)) -> None:
+    def __init__(self, table: NB201Table, objectives: Sequence[str] = ("accuracy",), delay_s: float = 0.0) -> None:
+        """``delay_s`` simulates an evaluation's duration (tests and benchmarks of parallel backends)."""
         for o in objectives:
             if o not in ("accuracy", "latency_ms", "params_m"):
                 raise UserError(f"objective '{o}' is not in the NAS-Bench-201 table. Known: accuracy, latency_ms, "
                                 "params_m.")
         self.table = table
         self.objectives = tuple(objectives)
+        self.delay_s = delay_s
 
     def propose(self, trial: Any) -> Any:
         """Draw a cell from the trial: 6 categorical decisions, keyed by its NAS-Bench-201 string."""
@@ -130,6 +132,10 @@ class TabularProblem:
         """Validation accuracy (what the search sees) and test accuracy (only reported) from the table."""
         from hynas.search.engine import Evaluation
 
+        if self.delay_s:
+            import time
+
+            time.sleep(self.delay_s)
         e = self.table[cand.payload]
         values = {"accuracy": e.valid_acc, "latency_ms": e.latency_ms, "params_m": e.params_m}
         return Evaluation(values, {"test_acc": e.test_acc, "params": e.params_m * 1e6,
