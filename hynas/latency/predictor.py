@@ -38,8 +38,8 @@ class Predictor:
     features: list[str]
     lut: dict[str, float]
     regressor: Boosted | None
-    calibration: dict[str, float] = field(default_factory=lambda: {"scale": 1.0, "per_unit_ms": 0.0,
-                                                                    "offset_ms": 0.0})
+    calibration: dict[str, Any] = field(default_factory=lambda: {"scale": 1.0, "per_unit_ms": 0.0,
+                                                                  "offset_ms": 0.0, "type_scale": {}})
     meta: dict[str, Any] = field(default_factory=dict)
     reference_nominal_ms: float | None = None  # reference network time at the machine's nominal speed
     _cache: dict[str, float] = field(default_factory=dict, repr=False)
@@ -60,9 +60,11 @@ class Predictor:
         return ms
 
     def predict_units_ms(self, units: list[Any]) -> float:
+        """Calibrated sum of the units' isolated latencies (see ``fit_calibration``)."""
         c = self.calibration
-        total = sum(self.unit_ms(u) for u in units)
-        return max(c["scale"] * total + c["per_unit_ms"] * len(units) + c["offset_ms"], 1e-6)
+        ts, scale = c.get("type_scale", {}), c["scale"]
+        total = sum(ts.get(u.type, scale) * self.unit_ms(u) for u in units)
+        return max(total + c["per_unit_ms"] * len(units) + c["offset_ms"], 1e-3 * total)
 
     def at_nominal_speed(self, measured_ms: float, reference_ms: float | None) -> float:
         """A measured latency rescaled to the speed this predictor was fitted at (unchanged without a reference)."""
@@ -98,7 +100,7 @@ class Predictor:
         reg = Boosted.from_json(d["regressor"]) if d.get("regressor") else None
         return cls(dict(d["target"]), dict(d["fingerprint"]), list(d["features"]),
                    {str(k): float(v) for k, v in d["lut"].items()}, reg,
-                   {k: float(v) for k, v in d["calibration"].items()}, dict(d.get("meta", {})),
+                   _calibration(d["calibration"]), dict(d.get("meta", {})),
                    float(d["reference_nominal_ms"]) if d.get("reference_nominal_ms") else None)
 
     @classmethod
@@ -109,6 +111,11 @@ class Predictor:
             return cls.from_json(json.loads(p.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise UserError(f"{p}: cannot read latency predictor ({e}).") from None
+
+
+def _calibration(d: dict[str, Any]) -> dict[str, Any]:
+    return {"scale": float(d["scale"]), "per_unit_ms": float(d["per_unit_ms"]), "offset_ms": float(d["offset_ms"]),
+            "type_scale": {str(k): float(v) for k, v in d.get("type_scale", {}).items()}}
 
 
 def fit_units(target: dict[str, Any], fingerprint: dict[str, Any], unit_ms: list[tuple[Any, float]],
@@ -123,23 +130,42 @@ def fit_units(target: dict[str, Any], fingerprint: dict[str, Any], unit_ms: list
     return Predictor(dict(target), dict(fingerprint), names, lut, reg)
 
 
-def fit_calibration(pred: Predictor, arch_units: list[tuple[list[Any], float]]) -> dict[str, float]:
-    """Least squares in relative error of ``scale*sum + per_unit_ms*n + offset_ms`` on whole-arch medians.
+def fit_calibration(pred: Predictor, arch_units: list[tuple[list[Any], float]],
+                    ridge: float = 0.3) -> dict[str, Any]:
+    """Whole-arch calibration, least squares in relative error on whole-arch measurements.
 
-    Fewer than 8 archs fit only the scale (three free terms would chase noise).
+    ``sum_t scale_t * (isolated ms of units of block type t) + per_unit_ms * n_units + offset_ms``.
+    A per-type scale is needed because fusion cuts both ways: measured on this machine,
+    conv-only archs ran ~25% faster than their isolated units summed (conv+BN+act fusion,
+    per-call overhead), archs with attention ~20% slower. Type scales are pulled toward the
+    global scale by a ridge term, so a type seen in few archs keeps the global one; types
+    absent from the calibration archs use the global scale. Fewer than 8 archs fit only
+    the global scale (more free terms would chase noise).
     """
     import numpy as np
 
     if not arch_units:
-        return {"scale": 1.0, "per_unit_ms": 0.0, "offset_ms": 0.0}
-    s = np.array([sum(pred.unit_ms(u) for u in units) for units, _ in arch_units])
-    n = np.array([float(len(units)) for units, _ in arch_units])
+        return {"scale": 1.0, "per_unit_ms": 0.0, "offset_ms": 0.0, "type_scale": {}}
     y = np.array([ms for _, ms in arch_units])
+    iso = [[pred.unit_ms(u) for u in units] for units, _ in arch_units]
+    s = np.array([sum(v) for v in iso])
+    n = np.array([float(len(units)) for units, _ in arch_units])
     cols = [s, n, np.ones_like(s)] if len(y) >= 8 else [s]
-    a = np.stack(cols, axis=1) / y[:, None]
-    coef, *_ = np.linalg.lstsq(a, np.ones_like(y), rcond=None)
-    coef = list(coef) + [0.0] * (3 - len(coef))
-    return {"scale": float(coef[0]), "per_unit_ms": float(coef[1]), "offset_ms": float(coef[2])}
+    coef, *_ = np.linalg.lstsq(np.stack(cols, axis=1) / y[:, None], np.ones_like(y), rcond=None)
+    base = {"scale": float(coef[0]), "per_unit_ms": float(coef[1]) if len(coef) > 1 else 0.0,
+            "offset_ms": float(coef[2]) if len(coef) > 2 else 0.0, "type_scale": {}}
+    if len(y) < 8:
+        return base
+    types = sorted({u.type for units, _ in arch_units for u in units})
+    per_type = np.array([[sum(ms for u, ms in zip(units, v) if u.type == t) for t in types]
+                         for (units, _), v in zip(arch_units, iso)])
+    a = np.concatenate([per_type, n[:, None], np.ones((len(y), 1))], axis=1) / y[:, None]
+    k = len(types)
+    reg = np.concatenate([np.sqrt(ridge) * np.eye(k), np.zeros((k, 2))], axis=1)
+    rhs = np.concatenate([np.ones_like(y), np.sqrt(ridge) * np.full(k, base["scale"])])
+    coef, *_ = np.linalg.lstsq(np.concatenate([a, reg]), rhs, rcond=None)
+    return {"scale": base["scale"], "per_unit_ms": float(coef[k]), "offset_ms": float(coef[k + 1]),
+            "type_scale": {t: float(c) for t, c in zip(types, coef[:k])}}
 
 
 def accuracy(predicted_ms: list[float], measured_ms: list[float]) -> dict[str, float]:

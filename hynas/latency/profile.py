@@ -28,6 +28,7 @@ from hynas.latency.target import Target, resolve_target
 from hynas.latency.timing import FAST, TimingPolicy
 
 Progress = Callable[[str], None]
+MIN_ARCHS = 8  # whole archs always measured (the budget may run over for them): 6 to fit, 2 to check
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class ProfileReport:
     heldout: dict[str, float]
     macs_baseline: dict[str, float]
     failures: list[str] = field(default_factory=list)
+    whole: list[tuple[Any, float]] = field(default_factory=list)  # (arch, ms at nominal speed) measured
 
 
 def _arch_units(arch: Any) -> list[Any] | None:
@@ -99,7 +101,9 @@ def _measure_archs(spaces: list[Any], cfg: ProfileConfig, target: Target, lut: d
     out: list[tuple[Any, list, float, float]] = []
     seen: set[str] = set()
     i = 0
-    while time.perf_counter() < deadline and i < 50 * (len(out) + 10):
+    hard_stop = deadline + cfg.time_budget_s  # past the budget only to reach MIN_ARCHS
+    while (time.perf_counter() < deadline or (len(out) < MIN_ARCHS and time.perf_counter() < hard_stop)) \
+            and i < 50 * (len(out) + 10):
         sp = spaces[i % len(spaces)]
         i += 1
         arch = sample(sp, rng)
@@ -142,7 +146,7 @@ def profile(cfg: ProfileConfig, progress: Progress = lambda _: None) -> ProfileR
     _measure_units(census, target, cfg.unit_policy, lut, t0 + cfg.time_budget_s * (1 - cfg.arch_share), failures)
     progress(f"{len(lut)} units measured in {time.perf_counter() - t0:.0f} s")
     archs = _measure_archs(spaces, cfg, target, lut, t0 + cfg.time_budget_s, rng, failures, progress)
-    if len(archs) < 4:
+    if len(archs) < 4:  # only when archs keep failing or the space yields no buildable ones
         raise UserError(f"only {len(archs)} whole archs were measured within the time budget; give more time "
                         f"(--time-budget) to fit and check the calibration.")
     nominal = nominal_reference([r for *_, r in lut.values()] + [r for *_, r in archs])
@@ -155,8 +159,9 @@ def profile(cfg: ProfileConfig, progress: Progress = lambda _: None) -> ProfileR
     secs = time.perf_counter() - t0
     pred.meta = {"spaces": list(cfg.spaces), "units_measured": len(lut), "archs_measured": len(archs),
                  "profile_seconds": round(secs, 1), "heldout_accuracy": heldout, "macs_baseline_heldout": base,
-                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": cfg.seed}
-    return ProfileReport(pred, len(lut), len(archs), secs, heldout, base, failures)
+                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": cfg.seed,
+                 "calibration_archs": [a.hash for a, _, _ in whole]}
+    return ProfileReport(pred, len(lut), len(archs), secs, heldout, base, failures, [(a, ms) for a, _, ms in whole])
 
 
 def nominal_reference(refs_ms: list[float]) -> float:
