@@ -1,0 +1,123 @@
+"""Real searches through the CLI: the default space end to end, budgets, resume after SIGKILL, journal storage."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from hynas.cli import main
+from hynas.results.trials import load_run
+from tests.conftest import REPO, SHARED_DATA
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+TABLE = SHARED_DATA / "nb201_cifar10.csv"
+needs_table = pytest.mark.skipif(not TABLE.is_file(), reason=f"NAS-Bench-201 table not found at {TABLE}")
+
+
+def _hynas(*args: str) -> list[str]:
+    return [sys.executable, "-m", "hynas", *args]
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, HYNAS_THREADS="1", OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+
+
+def test_default_space_end_to_end(tmp_path: Path) -> None:
+    """A real search: sample, build, time on onnxruntime, train, tell; the results reader sees it all."""
+    rd = tmp_path / "run"
+    out = subprocess.run(_hynas("search", "--run-dir", str(rd), "--budget", "2", "--train-steps", "8",
+                                "--constraint", "latency_ms<=1000"),
+                         capture_output=True, text=True, env=_env(), cwd=REPO, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "budget of 2 evaluated candidates reached" in out.stdout
+    run = load_run(rd)
+    done = run.complete()
+    assert len(done) + sum(t.state == "FAIL" for t in run.trials) == 2
+    for t in done:
+        assert set(t.values) == {"accuracy", "latency_ms"} and t.arch is not None
+        assert {"hash", "summary", "latency", "latency_method", "params", "macs"} <= set(t.attrs)
+        assert t.attrs["constraints"] == {"latency_ms<=1000": pytest.approx(t.values["latency_ms"] - 1000)}
+        assert t.attrs["feasible"] is True
+
+
+def _complete(rd: Path) -> int:
+    try:
+        return len(load_run(rd).complete())
+    except Exception:  # noqa: BLE001 - the run may not exist yet
+        return 0
+
+
+def test_resume_after_sigkill_keeps_every_finished_trial_once(tmp_path: Path) -> None:
+    rd = tmp_path / "run"
+    cmd = _hynas("search", "--run-dir", str(rd), "--budget", "4", "--proxy", "naswot", "--sampler", "random")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(), cwd=REPO)
+    deadline = time.monotonic() + 300
+    while _complete(rd) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = {t.attrs["hash"]: t.number for t in load_run(rd).complete()}
+    assert 2 <= len(before) < 4
+    out = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=REPO, timeout=600)
+    assert out.returncode == 0, out.stderr
+    run = load_run(rd)
+    after = run.complete()
+    hashes = [t.attrs["hash"] for t in after]
+    assert len(after) == 4 and len(set(hashes)) == 4  # budget completed, no arch evaluated twice
+    assert all({t.attrs["hash"]: t.number for t in after}[h] == n for h, n in before.items())  # kept as they were
+    assert not [t for t in run.trials if t.state == "RUNNING"]
+
+
+@needs_table
+def test_budget_time_budget_and_journal_storage(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    rd = tmp_path / "nb"
+    base = ["search", "--table", str(TABLE), "--run-dir", str(rd), "--sampler", "evolution",
+            "--storage", f"journal:{tmp_path / 'journal.log'}", "--constraint", "latency_ms<=9"]
+    main(base + ["--budget", "30"])
+    assert "budget of 30 evaluated candidates reached" in capsys.readouterr().out
+    main(base + ["--budget", "1000000", "--time-budget", "2s"])  # resumes, stops on time
+    out = capsys.readouterr().out
+    assert "time budget of 2 s spent" in out
+    run = load_run(rd)
+    n = len(run.complete())
+    assert n > 30 and len({t.attrs["hash"] for t in run.complete()}) == n
+    assert all(t.attrs["feasible"] == (t.values["latency_ms"] <= 9) for t in run.complete())
+    assert (tmp_path / "journal.log").stat().st_size > 0 and not (rd / "study.db").exists()
+
+
+@needs_table
+def test_run_dir_refuses_other_constraints(tmp_path: Path) -> None:
+    from hynas.errors import UserError
+    from hynas.search import SearchConfig, run_search
+
+    cfg = dict(space="default", run_dir=str(tmp_path), table=str(TABLE), budget=3, sampler="random")
+    run_search(SearchConfig(**cfg))
+    with pytest.raises(UserError, match="constraints"):
+        run_search(SearchConfig(**cfg, constraints=("latency_ms<=3",)))
+
+
+@needs_table
+def test_rdb_heartbeat_fails_stale_trials_of_a_dead_host(tmp_path: Path) -> None:
+    """A RUNNING trial another host left behind is failed after its grace period, and does not count."""
+    from hynas.search import SearchConfig, run_search
+    from hynas.search.rundir import make_storage
+
+    url = f"sqlite:///{tmp_path / 'hb.db'}"
+    cfg = SearchConfig(space="default", run_dir=str(tmp_path / "r"), table=str(TABLE), budget=3, sampler="random",
+                       storage=url, heartbeat_s=1, objectives=("accuracy", "latency_ms"))
+    run_search(cfg)
+    study = optuna.load_study(study_name="hynas", storage=make_storage(url, 1))
+    ghost = study.ask()
+    ghost.set_user_attr("owner", {"host": "another-host", "pid": 1})
+    study._storage.record_heartbeat(ghost._trial_id)
+    time.sleep(5)  # grace period 4 s
+    summary = run_search(SearchConfig(**{**cfg.__dict__, "budget": 5}))
+    states = {t.number: t.state.name for t in study.get_trials(deepcopy=False)}
+    assert states[ghost.number] == "FAIL" and summary.complete == 5
