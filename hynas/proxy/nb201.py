@@ -5,7 +5,7 @@ positions, while the hynas DSL samples each stage's blocks independently; tying 
 across stages has no DSL form, so the 15,625-arch space is defined here as its 6 edges x
 5 ops. Definitions follow Dong & Yang, "NAS-Bench-201", ICLR 2020 (TinyNetwork /
 InferCell / ResNetBasicblock in the official code): stem conv3x3-16 + BN; 3 stages of 5
-cells with C = 16, 32, 64; a residual reduction block between stages; BN-ReLU, global
+cells (hynas.blocks.cells) with C = 16, 32, 64; a residual reduction block between stages; BN-ReLU, global
 average pooling and a linear classifier. Parameter counts match the table's ``params_M``.
 
 Arch strings use the benchmark's format: ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` where
@@ -23,8 +23,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-EDGES = tuple((i, j) for i in range(1, 4) for j in range(i))  # (to, from): (1,0) (2,0) (2,1) (3,0) (3,1) (3,2)
+from hynas.blocks.cells import NB201_EDGES, NB201_OPS, CellDAG, ReLUConvBN
+
+OPS = NB201_OPS  # none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3
+EDGES = NB201_EDGES  # (to, from): (1,0) (2,0) (2,1) (3,0) (3,1) (3,2)
 Genotype = tuple[str, ...]  # one op per edge, in EDGES order
 
 
@@ -87,47 +89,6 @@ def load_table(path: str | Path) -> dict[str, dict[str, float]]:
         return {row["arch_str"]: {k: float(v) for k, v in row.items() if k != "arch_str"} for row in csv.DictReader(f)}
 
 
-class ReLUConvBN(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
-        super().__init__(nn.ReLU(), nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False),
-                         nn.BatchNorm2d(c_out))
-
-
-class Zero(nn.Module):
-    """The 'none' op: zeros shaped like the input (x * 0 keeps the graph, as the official code does)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mul(0.0)
-
-
-def make_op(name: str, channels: int) -> nn.Module:
-    builders = {"none": Zero, "skip_connect": nn.Identity,
-                "nor_conv_1x1": lambda: ReLUConvBN(channels, channels, 1),
-                "nor_conv_3x3": lambda: ReLUConvBN(channels, channels, 3),
-                "avg_pool_3x3": lambda: nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)}
-    return builders[name]()
-
-
-class Cell(nn.Module):
-    """InferCell: node i = sum over j < i of op_ij(node j); the cell outputs node 3."""
-
-    def __init__(self, genotype: Genotype, channels: int) -> None:
-        super().__init__()
-        self.edges = list(EDGES)
-        self.ops = nn.ModuleList(make_op(op, channels) for op in genotype)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        k = 0
-        for i in range(1, 4):
-            total = self.ops[k](nodes[0])
-            for j in range(1, i):
-                total = total + self.ops[k + j](nodes[j])
-            k += i
-            nodes.append(total)
-        return nodes[-1]
-
-
 class ResidualReduction(nn.Module):
     """ResNetBasicblock with stride 2: two ReLU-conv-BN plus an avg-pool + 1x1 conv shortcut."""
 
@@ -155,7 +116,7 @@ class NB201Net(nn.Module):
             if stage:
                 layers.append(ResidualReduction(c, c * 2))
                 c *= 2
-            layers.extend(Cell(genotype, c) for _ in range(cells))
+            layers.extend(CellDAG(genotype, c) for _ in range(cells))
         self.cells = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                                   nn.Linear(c, classes))
