@@ -61,6 +61,20 @@ def limits_check(space: Space) -> Callable[[Arch], str | None]:
     return check
 
 
+def preflight(space: Space, tries: int = 200, seed: int = 0) -> None:
+    """Refuse, before anything is written, a space whose rules and limits no sample satisfies.
+
+    Rejection sampling with every rule and global limit applied; raises ``InfeasibleSpace``
+    (a ``UserError``: exit code 2) naming the rules that rejected most samples, so the user
+    learns which one to relax instead of watching a search skip draw after draw.
+    """
+    import random
+
+    from hynas.space import sample
+
+    sample(space, random.Random(seed), check=limits_check(space), max_tries=tries)
+
+
 class Evaluator:
     """Scores candidates for one search: loads the dataset once, then per arch measures and trains."""
 
