@@ -24,6 +24,7 @@ from hynas.build import _types, validate_arch
 from hynas.space.arch import Arch
 
 _STRIP_METHODS = {"macs", "check_map", "reduction"}
+_STRIP_ATTR_PREFIX = "contract_"  # test-only class metadata (maps/knobs the contract tests use)
 _MODULE_ALIASES = {"torch": "torch", "torch.nn": "nn", "torch.nn.functional": "F", "math": "math"}
 _HEADER = '''"""{title}
 
@@ -68,7 +69,8 @@ def generate_source(arch: Arch, *, title: str | None = None, scores: dict[str, A
     head = _HEADER.format(title=title or "A hybrid conv + attention network found by hynas.", version=__version__,
                           hash=arch.hash, details=textwrap.indent("\n".join(details), "    "),
                           imports=_imports(body))
-    return head.rstrip("\n") + "\n\n\n" + body
+    gap = "\n\n" if consts else "\n\n\n"  # isort: one blank line before statements, two before a class
+    return head.rstrip("\n") + gap + body
 
 
 def _imports(body: str) -> str:
@@ -76,12 +78,15 @@ def _imports(body: str) -> str:
     import re
 
     std = ["import math"] if "math." in body else []
-    typing_names = [n for n in ("Any", "Mapping", "Sequence") if re.search(rf"\b{n}\b", body)]
-    if typing_names:
-        std.append(f"from typing import {', '.join(typing_names)}")
-    third = ["import torch", "import torch.nn as nn"]
+    abc_names = [n for n in ("Callable", "Iterable", "Mapping", "Sequence") if re.search(rf"\b{n}\b", body)]
+    if abc_names:
+        std.append(f"from collections.abc import {', '.join(abc_names)}")
+    if re.search(r"\bAny\b", body):
+        std.append("from typing import Any")
+    third = ["import torch"]
     if "F." in body:
         third.append("import torch.nn.functional as F")
+    third.append("from torch import nn")
     return "\n".join(std) + ("\n\n" if std else "") + "\n".join(third)
 
 
@@ -111,9 +116,10 @@ def _collect(roots: list[Any]) -> list[Any]:
     seen: set[int] = set()
 
     def visit(obj: Any) -> None:
-        if id(obj) in seen:
+        key = hash(("const", obj[0])) if isinstance(obj, tuple) else id(obj)  # one line per named constant
+        if key in seen:
             return
-        seen.add(id(obj))
+        seen.add(key)
         for dep in _deps(obj):
             visit(dep)
         order.append(obj)
@@ -146,8 +152,19 @@ def _tree(obj: Any) -> ast.AST:
     node = ast.parse(src).body[0]
     node.decorator_list = []  # type: ignore[attr-defined]
     if isinstance(node, ast.ClassDef):
-        node.body = [b for b in node.body if not (isinstance(b, ast.FunctionDef) and b.name in _STRIP_METHODS)]
+        node.body = [b for b in node.body if not _stripped(b)]
     return node
+
+
+def _stripped(node: ast.AST) -> bool:
+    """Cost formulas and test-only metadata: not part of the network, left out of the exported file."""
+    if isinstance(node, ast.FunctionDef):
+        return node.name in _STRIP_METHODS
+    if isinstance(node, ast.Assign):
+        return all(isinstance(t, ast.Name) and t.id.startswith(_STRIP_ATTR_PREFIX) for t in node.targets)
+    if isinstance(node, ast.AnnAssign):
+        return isinstance(node.target, ast.Name) and node.target.id.startswith(_STRIP_ATTR_PREFIX)
+    return False
 
 
 def _source(obj: Any) -> str:
@@ -158,8 +175,8 @@ def _source(obj: Any) -> str:
     drop: set[int] = set(range(node.lineno - 1))  # decorator lines
     if isinstance(node, ast.ClassDef):
         for b in node.body:
-            if isinstance(b, ast.FunctionDef) and b.name in _STRIP_METHODS:
-                start = min([b.lineno] + [d.lineno for d in b.decorator_list]) - 1
+            if _stripped(b):
+                start = min([b.lineno] + [d.lineno for d in getattr(b, "decorator_list", [])]) - 1
                 drop.update(range(start, b.end_lineno))  # type: ignore[arg-type]
     kept = [ln for i, ln in enumerate(lines) if i not in drop]
     while kept and not kept[-1].strip():
