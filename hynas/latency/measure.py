@@ -44,7 +44,23 @@ def _result(t: Timing, target: Target, resolution: int) -> LatencyResult:
                          target=target.name, batch=target.batch, threads=target.threads,
                          precision=target.precision, runtime=target.runtime,
                          fingerprint=machine_fingerprint(target.runtime_versions()), method="measured",
-                         resolution=resolution, clock=t.clock, reference_ms=t.reference_ms)
+                         resolution=resolution, clock=t.clock, reference_ms=t.reference_ms,
+                         nominal_ms=_nominal(t, target))
+
+
+def _nominal(t: Timing, target: Target) -> float | None:
+    """The median at the nominal speed stored in the target's predictor, if one exists for this machine."""
+    from hynas.errors import UserError
+    from hynas.latency.predict import predictor_warnings
+    from hynas.latency.predictor import load_predictor
+
+    try:
+        pred, _ = load_predictor(target.name)
+        if predictor_warnings(target.name) or not pred.reference_nominal_ms or not t.reference_ms:
+            return None
+    except UserError:
+        return None
+    return pred.at_nominal_speed(t.median_ms, t.reference_ms)
 
 
 def measure_latency(arch: Arch, target: str = "ort-cpu", *, resolution: int | None = None,

@@ -47,5 +47,5 @@ def predict_with_file(arch: Arch, target: str = "ort-cpu", *, resolution: int | 
                          threads=int(pred.target.get("threads", t.threads)),
                          precision=str(pred.target.get("precision", t.precision)),
                          runtime=str(pred.target.get("runtime", t.runtime)), fingerprint=pred.fingerprint,
-                         method="predicted", resolution=res,
+                         method="predicted", resolution=res, nominal_ms=ms,
                          clock=str(pred.target.get("clock", t.clock)), warnings=predictor_warnings(target))

@@ -32,6 +32,9 @@ class LatencyResult:
     resolution: int = 0
     clock: str = "wall"  # "thread-cpu" (CPU time of the inference thread) or "wall"
     reference_ms: float | None = None  # the reference network's time around this measurement (machine speed)
+    # the median rescaled to the machine's nominal speed (the target's predictor file knows it), when known:
+    # compare this, not the raw median, across measurements taken at different times on a shared machine
+    nominal_ms: float | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
     def as_dict(self) -> dict[str, Any]:

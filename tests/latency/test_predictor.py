@@ -98,3 +98,13 @@ def test_missing_predictor_says_how_to_profile(tiny_archs, tmp_path, monkeypatch
     monkeypatch.setenv("HYNAS_PREDICTORS", str(tmp_path))
     with pytest.raises(UserError, match="hynas profile --target torch-cpu@b3"):
         predict_latency(tiny_archs[0], "torch-cpu@b3")
+
+
+def test_measurement_rescaled_to_the_predictors_nominal_speed(fitted, tiny_archs, tmp_path, monkeypatch):
+    monkeypatch.setenv("HYNAS_PREDICTORS", str(tmp_path))
+    p = Predictor.from_json(fitted.to_json())
+    p.reference_nominal_ms = 0.5
+    p.save(tmp_path / "ort-cpu.json")
+    r = measure_latency(tiny_archs[0], "ort-cpu", policy=QUICK)
+    assert r.nominal_ms == pytest.approx(r.median_ms * 0.5 / r.reference_ms)
+    assert measure_latency(tiny_archs[0], "ort-cpu@b2", policy=QUICK).nominal_ms is None  # no predictor for b2
