@@ -20,6 +20,7 @@ def explore_cmd(
     resolution: int = typer.Option(0, help="evaluate spaces at this input resolution (default: each space's)"),
     blocks: bool = typer.Option(True, "--blocks/--no-blocks", help="time each body block at matched MACs"),
     map_size: int = typer.Option(14, help="map size for the block latency comparison"),
+    block_macs: str = typer.Option("5,20,80", help="MAC levels (millions) the block widths are matched to"),
     seed: int = typer.Option(0),
     out: str = typer.Option("explore", help="output folder"),
 ) -> None:
@@ -53,7 +54,12 @@ def explore_cmd(
                                       resolution=resolution or None, progress=say), [proxy, "latency_ms"]))
             spaces.append(load_variant(src)[0])
     imp = {s.label: importance(s.study, objs, seed) for s, objs in sets}
-    points = block_latency(body_types(spaces), target=target, map_size=map_size, progress=say) if blocks else []
+    try:
+        levels = tuple(float(v) * 1e6 for v in block_macs.split(",") if v.strip())
+    except ValueError:
+        raise UserError(f"--block-macs '{block_macs}': expected numbers (millions), e.g. 5,20,80.") from None
+    points = block_latency(body_types(spaces), target=target, map_size=map_size, macs_levels=levels,
+                           progress=say) if blocks else []
     paths, text = write_all(Path(out), [s for s, _ in sets], imp, points, target=target, map_size=map_size)
     typer.echo(text)
     for p in paths:
