@@ -80,7 +80,7 @@ def _kill_and_resume(tmp_path: Path, budget: int, kill_points: list[Any]) -> dic
 
 
 def test_sigkill_mid_trial_then_resume(tmp_path: Path) -> None:
-    stats = _kill_and_resume(tmp_path, budget=3, kill_points=["mid-trial"])
+    stats = _kill_and_resume(tmp_path, budget=2, kill_points=["mid-trial"])
     assert stats["kills"] == 1 and stats["interrupted_trials"] == stats["mid_trial_kills"] == 1
 
 
@@ -107,6 +107,7 @@ def _two_writers(tmp_path: Path, budget: int) -> tuple[list[Any], list[str]]:
     return trials(run_dir), logs
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_journal(tmp_path: Path) -> None:
     """Two searches writing one journal at once lose nothing: each one's evaluations are all stored."""
     final, logs = _two_writers(tmp_path, 3)
