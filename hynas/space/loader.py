@@ -50,6 +50,17 @@ class _GuardedLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        """Refuse a key written twice in one mapping: YAML would silently keep only the last one."""
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.value in seen:
+                    raise SpecError(f"key '{key_node.value}' appears twice in one mapping (line "
+                                    f"{key_node.start_mark.line + 1}); only one value can count.")
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
+
 
 def read_yaml(path: str | Path) -> tuple[Any, str]:
     """Read a YAML file safely: size cap, UTF-8 only, alias cap, syntax errors located."""
