@@ -40,6 +40,7 @@ class Sampled:
     macs: list[float] = field(default_factory=list)
     latency_method: str = "measured"
     study: Any = None
+    refused: int = 0  # sampled archs that cannot run at the chosen resolution (left out)
 
 
 @dataclass
@@ -103,8 +104,9 @@ def sample_space(spec: str, n: int, *, seed: int = 0, proxy: str = "naswot", tar
     """N uniform members of a space, each scored by a zero-cost proxy and latency on the target."""
     import optuna
 
-    from hynas.build import build_model
+    from hynas.build import block_plan, build_model
     from hynas.cost import analytic_macs, params_fast
+    from hynas.errors import ArchError
     from hynas.proxy.zero_cost import score
     from hynas.search.evaluate import limits_check
     from hynas.space import OptunaChooser, decode, rule_violations
@@ -127,6 +129,12 @@ def sample_space(spec: str, n: int, *, seed: int = 0, proxy: str = "naswot", tar
             continue
         seen.add(arch.hash)
         a = arch.with_input(resolution=res)
+        try:
+            block_plan(a)
+        except ArchError:  # e.g. a 7x7 window at a reduced resolution: not a member at this input
+            out.refused += 1
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            continue
         acc = float(score(proxy, build_model(a), data, seed=seed))
         ms, how = latency_of(a, target, latency)
         methods.add(how)

@@ -24,7 +24,8 @@ def edf_table(samples: list[Sampled]) -> list[dict[str, Any]]:
     """Per space: sample count, median/best accuracy signal, median/fastest latency, median size."""
     rows = []
     for s in samples:
-        rows.append({"space": s.label, "n": len(s.archs), "accuracy signal": s.accuracy_name,
+        rows.append({"space": s.label, "n": len(s.archs), "refused at this input": s.refused,
+                     "accuracy signal": s.accuracy_name,
                      "median accuracy signal": _median(s.accuracy), "best accuracy signal": max(s.accuracy, default=math.nan),
                      "median latency_ms": _median(s.latency_ms), "fastest latency_ms": min(s.latency_ms, default=math.nan),
                      "latency method": s.latency_method, "median params_m": _median(s.params) / 1e6,
