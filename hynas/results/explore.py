@@ -41,6 +41,7 @@ class Sampled:
     latency_method: str = "measured"
     study: Any = None
     refused: int = 0  # sampled archs that cannot run at the chosen resolution (left out)
+    failures: list[str] = field(default_factory=list)  # members that raised while scored (left out)
 
 
 @dataclass
@@ -135,8 +136,13 @@ def sample_space(spec: str, n: int, *, seed: int = 0, proxy: str = "naswot", tar
             out.refused += 1
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             continue
-        acc = float(score(proxy, build_model(a), data, seed=seed))
-        ms, how = latency_of(a, target, latency)
+        try:
+            acc = float(score(proxy, build_model(a), data, seed=seed))
+            ms, how = latency_of(a, target, latency)
+        except Exception as e:  # noqa: BLE001 - one broken member must not end the analysis; it is counted
+            out.failures.append(f"{a.summary()}: {type(e).__name__}: {e}"[:300])
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            continue
         methods.add(how)
         study.tell(trial, [acc, ms])
         for lst, v in ((out.archs, a), (out.accuracy, acc), (out.latency_ms, ms), (out.params, params_fast(a)),

@@ -25,6 +25,7 @@ def edf_table(samples: list[Sampled]) -> list[dict[str, Any]]:
     rows = []
     for s in samples:
         rows.append({"space": s.label, "n": len(s.archs), "refused at this input": s.refused,
+                     "failed": len(s.failures),
                      "accuracy signal": s.accuracy_name,
                      "median accuracy signal": _median(s.accuracy), "best accuracy signal": max(s.accuracy, default=math.nan),
                      "median latency_ms": _median(s.latency_ms), "fastest latency_ms": min(s.latency_ms, default=math.nan),
@@ -179,7 +180,8 @@ def write_all(out: Path, samples: list[Sampled], imp: dict[str, Any], points: li
     (out / "explore.md").write_text(text, encoding="utf-8")
     data = {"spaces": [{"label": s.label, "accuracy_name": s.accuracy_name, "accuracy": s.accuracy,
                         "latency_ms": s.latency_ms, "params": s.params, "macs": s.macs,
-                        "latency_method": s.latency_method, "archs": [a.hash for a in s.archs]} for s in samples],
+                        "latency_method": s.latency_method, "archs": [a.hash for a in s.archs],
+                        "failures": s.failures} for s in samples],
             "importance": imp, "blocks": [asdict(p) for p in points]}
     (out / "explore.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
     return paths + [out / "explore.md", out / "explore.json"], text
