@@ -107,10 +107,13 @@ class GatedPositionalAttention(nn.Module):
         """Output for the kept tokens (all when idx is None); every token is a key and a value."""
         b, n, _ = t.shape
         inner = self.heads * self.head_dim
-        w_q, w_k = self.qk.weight[:inner], self.qk.weight[inner:]
-        b_q, b_k = (None, None) if self.qk.bias is None else (self.qk.bias[:inner], self.qk.bias[inner:])
-        q = self._heads(F.linear(pick_tokens(t, idx, 0), w_q, b_q))
-        k, v = self._heads(F.linear(t, w_k, b_k)), self._heads(self.v(t))
+        if idx is None:  # one fused projection when every token is a query
+            q, k = self.qk(t).reshape(b, n, 2, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        else:
+            b_q, b_k = (None, None) if self.qk.bias is None else (self.qk.bias[:inner], self.qk.bias[inner:])
+            q = self._heads(F.linear(pick_tokens(t, idx, 0), self.qk.weight[:inner], b_q))
+            k = self._heads(F.linear(t, self.qk.weight[inner:], b_k))
+        v = self._heads(self.v(t))
         content = ((q @ k.transpose(-2, -1)) * self.head_dim ** -0.5).softmax(-1)
         position = self.pos_proj(relative_positions(h, w, t.device)).permute(0, 3, 1, 2).softmax(-1)
         if idx is not None:
