@@ -15,6 +15,11 @@ map of h×w, counted by hand the way fvcore counts (the contract tests hold the 
 the traced count within 1%), and may give ``check_map(h, w, stride, **knobs)`` returning
 why a map size is refused (e.g. a window that does not divide it).
 
+A body block may set ``uses_cls = True`` (and ``cls_in_ch``) on its instances: it is then
+called ``x, cls = block(x, cls)`` and the network supplies a class token where a run of
+such blocks starts (see ``HybridNet``); a head with ``uses_cls`` classifies from it.
+Re-parameterisable blocks give ``reparameterize()`` (see ``hynas.blocks.reparam``).
+
 Block source must use only torch and objects defined in ``hynas.blocks`` modules: the
 exporter copies it verbatim into a standalone model file.
 """
