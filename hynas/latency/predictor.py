@@ -42,6 +42,9 @@ class Predictor:
                                                                   "offset_ms": 0.0, "type_scale": {}})
     meta: dict[str, Any] = field(default_factory=dict)
     reference_nominal_ms: float | None = None  # reference network time at the machine's nominal speed
+    # calibrations fitted on archs of one input shape ("CxR", e.g. "3x224"): fusion and per-call overhead
+    # weigh differently on 32 px and 224 px maps; other shapes use ``calibration`` (fitted on all archs)
+    calibration_by_input: dict[str, dict[str, Any]] = field(default_factory=dict)
     _cache: dict[str, float] = field(default_factory=dict, repr=False)
 
     @property
@@ -59,9 +62,9 @@ class Predictor:
             self._cache[key] = ms
         return ms
 
-    def predict_units_ms(self, units: list[Any]) -> float:
+    def predict_units_ms(self, units: list[Any], input_key: str | None = None) -> float:
         """Calibrated sum of the units' isolated latencies (see ``fit_calibration``)."""
-        c = self.calibration
+        c = self.calibration_by_input.get(input_key or "", self.calibration)
         ts, scale = c.get("type_scale", {}), c["scale"]
         total = sum(ts.get(u.type, scale) * self.unit_ms(u) for u in units)
         return max(total + c["per_unit_ms"] * len(units) + c["offset_ms"], 1e-3 * total)
@@ -75,11 +78,12 @@ class Predictor:
     def predict_ms(self, arch: Any, resolution: int | None = None) -> float:
         from hynas.build import block_plan
 
-        return self.predict_units_ms(block_plan(arch, resolution))
+        return self.predict_units_ms(block_plan(arch, resolution), input_key(arch, resolution))
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, "target": self.target, "fingerprint": self.fingerprint,
-                "calibration": self.calibration, "reference_nominal_ms": self.reference_nominal_ms,
+                "calibration": self.calibration, "calibration_by_input": self.calibration_by_input,
+                "reference_nominal_ms": self.reference_nominal_ms,
                 "meta": self.meta, "features": self.features,
                 "regressor": self.regressor.to_json() if self.regressor else None,
                 "lut": dict(sorted(self.lut.items()))}
@@ -101,7 +105,8 @@ class Predictor:
         return cls(dict(d["target"]), dict(d["fingerprint"]), list(d["features"]),
                    {str(k): float(v) for k, v in d["lut"].items()}, reg,
                    _calibration(d["calibration"]), dict(d.get("meta", {})),
-                   float(d["reference_nominal_ms"]) if d.get("reference_nominal_ms") else None)
+                   float(d["reference_nominal_ms"]) if d.get("reference_nominal_ms") else None,
+                   {str(k): _calibration(v) for k, v in d.get("calibration_by_input", {}).items()})
 
     @classmethod
     def load(cls, path: str | Path) -> "Predictor":
@@ -111,6 +116,21 @@ class Predictor:
             return cls.from_json(json.loads(p.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise UserError(f"{p}: cannot read latency predictor ({e}).") from None
+
+
+def input_key(arch: Any, resolution: int | None = None) -> str:
+    """The input shape an arch runs at, as calibrations are keyed: ``channels x resolution``."""
+    return f"{arch.input['channels']}x{resolution or arch.input['resolution']}"
+
+
+def calibrate(pred: Predictor, whole: list[tuple[Any, list[Any], float]], min_archs: int = 8) -> None:
+    """Fit the global calibration on all (arch, units, ms) and one per input shape with ``min_archs`` or more."""
+    pred.calibration = fit_calibration(pred, [(u, ms) for _, u, ms in whole])
+    groups: dict[str, list[tuple[list[Any], float]]] = {}
+    for a, u, ms in whole:
+        groups.setdefault(input_key(a), []).append((u, ms))
+    pred.calibration_by_input = {k: fit_calibration(pred, g) for k, g in sorted(groups.items())
+                                 if len(g) >= min_archs and len(groups) > 1}
 
 
 def _calibration(d: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any, Callable
 from hynas.errors import ArchError, UserError
 from hynas.latency.features import unit_key
 from hynas.latency.measure import measure_latency, measure_unit
-from hynas.latency.predictor import Predictor, accuracy, fit_calibration, fit_units
+from hynas.latency.predictor import Predictor, accuracy, calibrate, fit_units, input_key
 from hynas.latency.result import machine_fingerprint
 from hynas.latency.target import Target, resolve_target
 from hynas.latency.timing import FAST, TimingPolicy
@@ -155,7 +155,7 @@ def profile(cfg: ProfileConfig, progress: Progress = lambda _: None) -> ProfileR
     pred = fit_units(target.describe(), machine_fingerprint(target.runtime_versions()), units_ms)
     pred.reference_nominal_ms = nominal
     heldout, base = _holdout(pred, whole)
-    pred.calibration = fit_calibration(pred, [(u, ms) for _, u, ms in whole])
+    calibrate(pred, whole)
     secs = time.perf_counter() - t0
     pred.meta = {"spaces": list(cfg.spaces), "units_measured": len(lut), "archs_measured": len(archs),
                  "profile_seconds": round(secs, 1), "heldout_accuracy": heldout, "macs_baseline_heldout": base,
@@ -174,8 +174,8 @@ def _holdout(pred: Predictor, whole: list[tuple[Any, list, float]]) -> tuple[dic
     """Fit the calibration on 3/4 of the archs, score it (and the MACs-only baseline) on the other 1/4."""
     n_test = max(1, len(whole) // 4)
     fit, test = whole[n_test:], whole[:n_test]
-    pred.calibration = fit_calibration(pred, [(u, ms) for _, u, ms in fit])
-    heldout = accuracy([pred.predict_units_ms(u) for _, u, _ in test], [ms for _, _, ms in test])
+    calibrate(pred, fit)
+    heldout = accuracy([pred.predict_units_ms(u, input_key(a)) for a, u, _ in test], [ms for _, _, ms in test])
     macs = {a.hash: float(sum(u.macs() for u in us)) for a, us, _ in whole}
     base = macs_baseline([(macs[a.hash], ms) for a, _, ms in fit], [(macs[a.hash], ms) for a, _, ms in test])
     return heldout, base
