@@ -17,7 +17,7 @@ def search_cmd(
     target: str = typer.Option("ort-cpu", help="latency target (see `hynas list targets`)"),
     budget: int = typer.Option(20, help="number of distinct candidates to evaluate"),
     time_budget: str = typer.Option("", help="wall-clock budget, e.g. 10m; the run stops at whichever comes first"),
-    sampler: str = typer.Option("nsga2", help="nsga2 | nsga3 | tpe | gp | evolution | random (`hynas list samplers`)"),
+    sampler: str = typer.Option("", help="nsga2 (default) | nsga3 | tpe | gp | bo | evolution | random"),
     seed: int = typer.Option(0),
     run_dir: str = typer.Option("runs/default", help="where the study and outputs go; re-run to resume"),
     storage: str = typer.Option("", help="Optuna storage: an RDB URL (postgresql://..., for several writers), "
@@ -46,10 +46,11 @@ def search_cmd(
     """Multi-objective search (accuracy vs latency) within a budget; resumable."""
     from hynas.search import SearchConfig, run_search
     from hynas.search.config import parse_duration
+    from hynas.search.samplers import default_sampler
 
     objectives = ("accuracy", "latency_ms") + (("params_m",) if params_objective else ())
     cfg = SearchConfig(space=space, run_dir=run_dir, target=target, budget=budget,
-                       time_budget_s=parse_duration(time_budget), sampler=sampler, seed=seed, storage=storage or None,
+                       time_budget_s=parse_duration(time_budget), sampler=sampler or default_sampler(len(objectives)), seed=seed, storage=storage or None,
                        objectives=objectives, dataset=dataset, proxy=proxy, train_steps=train_steps,
                        measure=not predict, constraints=tuple(constraint), backend=backend, workers=workers,
                        ray_address=ray_address or None, table=table or None, screen=screen, prune=prune,

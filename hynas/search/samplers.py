@@ -37,7 +37,7 @@ def nsga3(seed: int, n_objectives: int = 2) -> Any:
 
 @_register("tpe")
 def tpe(seed: int, n_objectives: int = 2) -> Any:
-    """TPE (Bergstra et al. 2011; multi-objective MOTPE, Ozaki et al. 2020): the single-objective default.
+    """TPE (Bergstra et al. 2011; multi-objective MOTPE, Ozaki et al. 2020).
 
     ``n_startup_trials=10`` random trials before modelling; measured on NAS-Bench-201 in
     docs/BENCHMARKS.md ("Search").
@@ -76,9 +76,17 @@ def random_sampler(seed: int, n_objectives: int = 2) -> Any:
 
 
 def default_sampler(n_objectives: int) -> str:
-    """NSGA-II for several objectives, TPE for one (see the NAS-Bench-201 results)."""
-    return "nsga2" if n_objectives > 1 else "tpe"
+    """NSGA-II for several objectives, Hamming-kernel BO for one (see the NAS-Bench-201 results)."""
+    return "nsga2" if n_objectives > 1 else "bo"
 
 
 def make_sampler(name: str, seed: int, n_objectives: int) -> Any:
     return SAMPLERS.get(name)(seed, n_objectives)
+
+
+@_register("bo")
+def bo(seed: int, n_objectives: int = 2) -> Any:
+    """Hamming-kernel GP with EI over a local pool (ParEGO for several objectives); see ``hynas.search.bo``."""
+    from hynas.search.bo import HammingBOSampler
+
+    return HammingBOSampler(seed=seed)
