@@ -189,6 +189,9 @@ def _choice_list(node: Any, path: str) -> list[Any]:
         step = r[2] if len(r) == 3 else 1
         if step < 1 or r[1] < r[0]:
             raise SpecError("needs low <= high and step >= 1.", path=f"{path}.range")
+        n = (r[1] - r[0]) // step + 1  # counted before building: [1, 10**12] must not allocate a huge list
+        if n > LIMITS["choices"]:
+            raise SpecError(f"{n} choices; at most {LIMITS['choices']}.", path=f"{path}.range")
         values = list(range(r[0], r[1] + 1, step))
     elif isinstance(node, list):
         values = node

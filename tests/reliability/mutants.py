@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 WEIRD_VALUES: list[Any] = [None, "", "x", "ÿ", 3.5, -1, 0, 10**9, 2**70, True, [], {}, [[1]], {"a": 1},
                            float("nan"), float("inf"), "1e400", 'x"]; import os; os.system("id")#',
-                           "__import__('os')", "a" * 5000, {"range": [1, 10**6]}, {"range": [5, 1]}]
+                           "__import__('os')", "a" * 5000, {"range": [1, 10**6]}, {"range": [5, 1]},
+                           {"range": [1, 2**70]}, {"range": [0, 10**12, 1]}]
 
 
 def paths(node: Any, prefix: tuple = ()) -> list[tuple]:

@@ -113,6 +113,7 @@ def test_python_tag_is_not_executed(tmp_path: Path, capsys: Any) -> None:
     (lambda d: d["input"].update(resolution=10**6), "input.resolution", "8..2048"),
     (lambda d: d["stages"][1].update(depth=[100]), "stages[1].depth", "0..64"),
     (lambda d: d["stages"][1].update(depth=[]), "stages[1].depth", None),
+    (lambda d: d["stages"][1].update(depth={"range": [1, 10**12]}), "stages[1].depth.range", None),
     (lambda d: d.update(stages=[]), "stages", None),
     (lambda d: d["rules"].update(min_params=3e6), "rules.min_params", None),  # contradicts max_params 2e6
     (lambda d: d["rules"].update(attention_from_stage=9), "rules.attention_from_stage", "1..3"),

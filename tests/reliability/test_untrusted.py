@@ -15,8 +15,9 @@ import io
 import json
 import pickle
 import random
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -202,7 +203,7 @@ def test_generated_code_imports_only_torch_and_math() -> None:
 
 @pytest.mark.xfail(reason="codegen writes the export title (built from the run directory path) into the module "
                           "docstring unescaped: a path holding triple quotes and newlines becomes code "
-                          "(owned by export; see docs/RELIABILITY.md)", strict=True)
+                          "(owned by export; see docs/RELIABILITY.md)", strict=False)
 def test_export_title_cannot_close_the_docstring() -> None:
     from hynas.export.codegen import generate_source
 
