@@ -78,3 +78,12 @@ head: pool_linear
 def space_yaml(*blocks: str) -> str:
     """A one-decision space: which body block the single stage uses."""
     return SPACE_YAML.format(blocks=", ".join(blocks))
+
+
+def sleep_forever(pid_file: str) -> None:
+    """A trial body that records its process id and never returns (for the orphan test)."""
+    import os
+    from pathlib import Path
+
+    Path(pid_file).write_text(str(os.getpid()))
+    time.sleep(3600)

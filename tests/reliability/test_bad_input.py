@@ -29,7 +29,7 @@ from tests.reliability.mutants import RAW_ATTACKS, dump, mutated_docs
 REPO = Path(__file__).resolve().parents[2]
 SPACES = ["default", "ascan", "metaformer"]
 FAST_EXAMPLES = 25  # per shipped space in the default suite; the slow soak runs SOAK_EXAMPLES
-SOAK_EXAMPLES = 1500
+SOAK_EXAMPLES = 400
 
 
 def run_cli(argv: list[str], capsys: Any) -> tuple[int, str]:

@@ -86,3 +86,38 @@ def test_native_crash_and_early_exit_are_reasons() -> None:
         run_isolated(os._exit, (7,), timeout_s=30)
     assert run_isolated(sum, ([1, 2, 3],), timeout_s=30) == 6
 
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return Path(f"/proc/{pid}/status").read_text().find("State:\tZ") >= 0
+
+
+@pytest.mark.slow
+def test_a_killed_search_leaves_no_orphan_trial(tmp_path: Path) -> None:
+    """SIGKILL the process that waits on an isolated trial: the trial's process must go too."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.reliability.runner import REPO, wait_for
+
+    pid_file = tmp_path / "child.pid"
+    code = ("from hynas.search.isolate import run_isolated\nfrom tests.reliability.faulty import sleep_forever\n"
+            f"run_isolated(sleep_forever, ({str(pid_file)!r},), timeout_s=900)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        assert wait_for(proc, pid_file.exists, timeout_s=300)
+        child = int(pid_file.read_text())
+        assert not _gone(child)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    end = time.monotonic() + 30
+    while not _gone(child) and time.monotonic() < end:
+        time.sleep(0.2)
+    assert _gone(child), f"trial process {child} outlived its search"
