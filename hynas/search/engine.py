@@ -360,8 +360,9 @@ class _Heartbeat:
 
 def _fingerprint(target: str) -> dict[str, Any]:
     try:
-        from hynas.latency import fingerprint
+        from hynas.latency import machine_fingerprint, resolve_target
 
-        return fingerprint()
+        t = resolve_target(target)
+        return {**machine_fingerprint(), "target": getattr(t, "name", target)}
     except Exception:  # noqa: BLE001 - the fingerprint is informative, never blocking
         return {}
