@@ -1,6 +1,6 @@
 """How well cheap proxies rank hybrids of the default (AsCAN-style) space against longer training.
 
-Usage: python benchmarks/proxy_hybrid.py --n 30 --ref-steps 400 --short-steps 20 40
+Usage: python benchmarks/proxy_hybrid.py --n 30 --ref-steps 200 --short-steps 20 --short-steps-r16 40
 For --n archs sampled (seeded) from the space, on the embedded digits: every zero-cost
 proxy, short trainings of --short-steps, and a reference training of --ref-steps (same
 recipe, same seed). Writes per-arch rows (scores and seconds) and the Spearman of every
@@ -24,7 +24,7 @@ from scipy.stats import spearmanr
 
 from hynas.build import build_model
 from hynas.proxy.data import load_dataset
-from hynas.proxy.trainer import train_proxy
+from hynas.proxy.trainer import TrainConfig, train_proxy
 from hynas.proxy.zero_cost import ZERO_COST, rank_average, score
 from hynas.space import load_space, sample
 
@@ -40,14 +40,18 @@ def timed(fn) -> tuple[float, float]:
     return float(value), round(time.perf_counter() - t0, 3)
 
 
-def score_arch(arch, data, short_steps: list[int], ref_steps: int, seed: int) -> dict:
+def score_arch(arch, data, args: argparse.Namespace) -> dict:
+    """Zero-cost proxies, short trainings (full and half resolution), then the reference training."""
     row: dict = {"arch": arch.to_dict(), "hash": arch.hash}
-    model = fresh_model(arch, data, seed)
+    model = fresh_model(arch, data, args.seed)
     for name in ZERO_COST.names():
-        row[name], row[f"{name}_s"] = timed(lambda n=name: score(n, model, data, seed=seed))
-    for steps in [*short_steps, ref_steps]:
-        res = train_proxy(fresh_model(arch, data, seed), data, steps=steps, seed=seed)
-        key = "reference" if steps == ref_steps else f"train{steps}"
+        row[name], row[f"{name}_s"] = timed(lambda n=name: score(n, model, data, batch_size=args.zc_batch,
+                                                                 seed=args.seed))
+    runs = [(f"train{s}", TrainConfig(steps=s, seed=args.seed)) for s in args.short_steps]
+    runs += [(f"train{s}_r16", TrainConfig(steps=s, seed=args.seed, resolution=16)) for s in args.short_steps_r16]
+    runs.append(("reference", TrainConfig(steps=args.ref_steps, seed=args.seed)))
+    for key, cfg in runs:
+        res = train_proxy(fresh_model(arch, data, args.seed), data, config=cfg)
         row[key], row[f"{key}_s"] = res.val_accuracy, round(res.seconds, 3)
     return row
 
@@ -80,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--ref-steps", type=int, default=400)
     ap.add_argument("--short-steps", type=int, nargs="*", default=[20, 40])
+    ap.add_argument("--short-steps-r16", type=int, nargs="*", default=[], help="short trainings at 16x16 input")
+    ap.add_argument("--zc-batch", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shard", default="0/1")
     ap.add_argument("--out", default="benchmarks/results/proxy_hybrid.json")
@@ -100,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(), "threads": 1, "space": args.space, "data": data.describe()}
     rows: list[dict] = []
     for arch in archs[i::k]:
-        rows.append(score_arch(arch, data, args.short_steps, args.ref_steps, args.seed))
+        rows.append(score_arch(arch, data, args))
         write(Path(args.out), rows, meta)
         print(len(rows), {kk: v for kk, v in rows[-1].items() if kk not in ("arch",)}, flush=True)
     return 0

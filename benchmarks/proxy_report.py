@@ -56,19 +56,57 @@ def cost_lines(path: Path) -> list[str]:
     return lines
 
 
+INTRO = """## Proxies: zero-cost scores and short training (issue #5)
+
+How well hynas's cheap accuracy signals rank architectures. NAS-Bench-201 checks the
+zero-cost implementations against published Spearman figures (Abdelfattah et al. 2021;
+Mellor et al. 2021) on real ground truth; the hybrid table compares every proxy with a
+longer training of the same default-space hybrids. All tables are rendered from the result
+JSON under `benchmarks/results/` by `python benchmarks/proxy_report.py --write docs/BENCHMARKS.md`.
+Machine: x86_64 "Intel(R) Xeon(R) Processor", 2 cores, torch 2.13.0+cpu, one thread per
+process, shared with other jobs (load average 8-18 during these runs): seconds are wall
+time on that busy box and only their ratios are meaningful.
+"""
+
+
+def write_section(doc: Path, body: str) -> None:
+    """Replace this section (from its heading to the next '## ') in ``doc``, atomically."""
+    import os
+
+    text = doc.read_text(encoding="utf-8") if doc.is_file() else "# Benchmarks\n"
+    head = INTRO.splitlines()[0]
+    start = text.find(head)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + body.rstrip("\n") + "\n"
+    else:
+        end = text.find("\n## ", start + len(head))
+        tail = text[end + 1:] if end >= 0 else ""
+        text = text[:start] + body.rstrip("\n") + "\n" + ("\n" + tail if tail else "")
+    tmp = doc.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, doc)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nb201", default="benchmarks/results/proxy_nb201.json")
     ap.add_argument("--hybrid", default="benchmarks/results/proxy_hybrid.json")
     ap.add_argument("--cost", default="benchmarks/results/proxy_train_cost.jsonl")
+    ap.add_argument("--notes", default="benchmarks/results/proxy_notes.md", help="hand-written findings appended")
+    ap.add_argument("--write", help="replace the Proxies section of this Markdown file instead of printing")
     args = ap.parse_args(argv)
-    out: list[str] = []
+    out: list[str] = [INTRO]
     for path, render in ((args.nb201, nb201_table), (args.hybrid, hybrid_table)):
         if Path(path).is_file():
             out += render(json.loads(Path(path).read_text())) + [""]
-    if Path(args.cost).is_file():
+    if Path(args.cost).is_file() and Path(args.cost).stat().st_size:
         out += cost_lines(Path(args.cost)) + [""]
-    print("\n".join(out))
+    if Path(args.notes).is_file():
+        out.append(Path(args.notes).read_text(encoding="utf-8"))
+    if args.write:
+        write_section(Path(args.write), "\n".join(out))
+    else:
+        print("\n".join(out))
     return 0
 
 
