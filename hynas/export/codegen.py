@@ -66,8 +66,9 @@ def generate_source(arch: Arch, *, title: str | None = None, scores: dict[str, A
     parts.append("ARCH = " + pprint.pformat(_plain(d), width=100, sort_dicts=True) + "\n")
     parts.append(_BUILD)
     body = "\n\n".join(p.rstrip("\n") for p in parts) + "\n"
-    head = _HEADER.format(title=title or "A hybrid conv + attention network found by hynas.", version=__version__,
-                          hash=arch.hash, details=textwrap.indent("\n".join(details), "    "),
+    head = _HEADER.format(title=_docstring_safe(title or "A hybrid conv + attention network found by hynas."),
+                          version=__version__,
+                          hash=arch.hash, details=textwrap.indent("\n".join(_docstring_safe(d) for d in details), "    "),
                           imports=_imports(body))
     gap = "\n\n" if consts else "\n\n\n"  # isort: one blank line before statements, two before a class
     return head.rstrip("\n") + gap + body
@@ -99,6 +100,13 @@ _BUILD = '''def build(num_classes: int | None = None, in_chans: int | None = Non
         arch["input"]["channels"] = int(in_chans)
     return HybridNet(arch, BLOCKS)
 '''
+
+
+def _docstring_safe(text: str, limit: int = 300) -> str:
+    """One line of text that cannot close or escape the module docstring (it may hold a user's path)."""
+    line = " ".join(str(text).split())[:limit]
+    line = "".join(c if c.isprintable() else "?" for c in line)
+    return line.replace("\\", "/").replace('"', "'")
 
 
 def _fmt(v: Any) -> str:
