@@ -64,3 +64,6 @@ def latency_cmd(
     spread = f" (p10 {r.p10_ms:.3f}, p90 {r.p90_ms:.3f}, {r.repeats} repeats, {r.clock} clock)" if r.repeats else ""
     typer.echo(f"{a.hash}  {r.target} batch {r.batch}, {r.threads} thread(s), {r.precision}: "
                f"{r.median_ms:.3f} ms {r.method}{spread}")
+    if r.method == "measured" and r.nominal_ms is not None:
+        typer.echo(f"  at the machine's nominal speed (reference network {r.reference_ms:.3f} ms now): "
+                   f"{r.nominal_ms:.3f} ms")
