@@ -28,7 +28,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", default="ort-cpu")
     ap.add_argument("--space", default="ascan")
-    ap.add_argument("--predictor", default="", help="predictor JSON (default: the target's, as predict_latency finds it)")
+    ap.add_argument(
+        "--predictor", default="", help="predictor JSON (default: the target's, as predict_latency finds it)"
+    )
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--noise-n", type=int, default=30)
     ap.add_argument("--seed", type=int, default=12345)
@@ -52,27 +54,44 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.time()
     for i, x in enumerate(archs.values()):
         r = measure_latency(x, a.target)
-        rows.append({"hash": x.hash, "arch": x.to_dict(), "median_ms": r.median_ms, "p10_ms": r.p10_ms,
-                     "p90_ms": r.p90_ms, "reference_ms": r.reference_ms,
-                     "nominal_ms": pred.at_nominal_speed(r.median_ms, r.reference_ms),
-                     "predicted_ms": pred.predict_ms(x), "macs": _macs(x)})
-        print(f"[{i + 1}/{a.n}] {x.hash} measured {r.median_ms:.3f} ms (nominal {rows[-1]['nominal_ms']:.3f}) "
-              f"predicted {rows[-1]['predicted_ms']:.3f} ms  {time.time() - t0:.0f}s", file=sys.stderr)
+        rows.append(
+            {
+                "hash": x.hash,
+                "arch": x.to_dict(),
+                "median_ms": r.median_ms,
+                "p10_ms": r.p10_ms,
+                "p90_ms": r.p90_ms,
+                "reference_ms": r.reference_ms,
+                "nominal_ms": pred.at_nominal_speed(r.median_ms, r.reference_ms),
+                "predicted_ms": pred.predict_ms(x),
+                "macs": _macs(x),
+            }
+        )
+        print(
+            f"[{i + 1}/{a.n}] {x.hash} measured {r.median_ms:.3f} ms (nominal {rows[-1]['nominal_ms']:.3f}) "
+            f"predicted {rows[-1]['predicted_ms']:.3f} ms  {time.time() - t0:.0f}s",
+            file=sys.stderr,
+        )
     noise = []
-    for row, x in list(zip(rows, archs.values()))[:a.noise_n]:
+    for row, x in list(zip(rows, archs.values()))[: a.noise_n]:
         r = measure_latency(x, a.target)
         noise.append((row, r.median_ms, pred.at_nominal_speed(r.median_ms, r.reference_ms)))
     meas = [r["nominal_ms"] for r in rows]
     res = {
-        "target": a.target, "space": a.space, "n": len(rows), "seed": a.seed,
-        "fingerprint": pred.fingerprint, "predictor_meta": pred.meta,
+        "target": a.target,
+        "space": a.space,
+        "n": len(rows),
+        "seed": a.seed,
+        "fingerprint": pred.fingerprint,
+        "predictor_meta": pred.meta,
         "predictor_vs_nominal": accuracy([r["predicted_ms"] for r in rows], meas),
         "predictor_vs_raw": accuracy([r["predicted_ms"] for r in rows], [r["median_ms"] for r in rows]),
         "macs_baseline_vs_nominal": _macs_crossfit(rows),
         "noise_floor_nominal": accuracy([n for _, _, n in noise], [r["nominal_ms"] for r, _, _ in noise]),
         "noise_floor_raw": accuracy([m for _, m, _ in noise], [r["median_ms"] for r, _, _ in noise]),
         "predict_cost_ms": _predict_cost(pred, list(archs.values())),
-        "median_measured_ms": statistics.median(meas), "seconds": round(time.time() - t0, 1),
+        "median_measured_ms": statistics.median(meas),
+        "seconds": round(time.time() - t0, 1),
     }
     if a.out:
         with open(a.out, "w", encoding="utf-8") as f:
@@ -93,8 +112,9 @@ def _macs_crossfit(rows: list[dict]) -> dict:
     pred, meas = [], []
     for k in range(2):
         fit = [r for i, r in enumerate(rows) if i % 2 != k]
-        scale = (sum(r["macs"] / r["nominal_ms"] for r in fit)
-                 / sum((r["macs"] / r["nominal_ms"]) ** 2 for r in fit))
+        scale = sum(r["macs"] / r["nominal_ms"] for r in fit) / sum(
+            (r["macs"] / r["nominal_ms"]) ** 2 for r in fit
+        )
         test = [r for i, r in enumerate(rows) if i % 2 == k]
         pred += [scale * r["macs"] for r in test]
         meas += [r["nominal_ms"] for r in test]
@@ -114,8 +134,11 @@ def _predict_cost(pred: object, archs: list) -> dict:
         t = time.perf_counter()
         fresh.predict_ms(x)
         warm.append((time.perf_counter() - t) * 1e3)
-    return {"cold_median_ms": statistics.median(cold), "cold_max_ms": max(cold),
-            "warm_median_ms": statistics.median(warm)}
+    return {
+        "cold_median_ms": statistics.median(cold),
+        "cold_max_ms": max(cold),
+        "warm_median_ms": statistics.median(warm),
+    }
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ def profile_cmd(
     time_budget: str = typer.Option("15m", help="wall-clock budget for measuring, e.g. 15m, 900"),
     out: str = typer.Option("", help="predictor file to write (default predictors/<target>.json)"),
     seed: int = typer.Option(0),
-    arch_share: float = typer.Option(0.35, help="share of the budget for whole archs (calibration, held-out check)"),
+    arch_share: float = typer.Option(
+        0.35, help="share of the budget for whole archs (calibration, held-out check)"
+    ),
 ) -> None:
     """Measure units and whole archs of the spaces on a target, fit a latency predictor, report its accuracy."""
     from hynas.errors import UserError
@@ -27,15 +29,21 @@ def profile_cmd(
     budget = parse_duration(time_budget) or 900.0
     if not 0.05 <= arch_share <= 0.95:
         raise UserError(f"--arch-share must be in 0.05..0.95, got {arch_share}.")
-    cfg = ProfileConfig(target=target, spaces=tuple(space), time_budget_s=budget, seed=seed, arch_share=arch_share)
+    cfg = ProfileConfig(
+        target=target, spaces=tuple(space), time_budget_s=budget, seed=seed, arch_share=arch_share
+    )
     rep = profile(cfg, progress=typer.echo)
     path = rep.predictor.save(out or f"predictors/{target}.json")
-    typer.echo(f"measured {rep.units_measured} units and {rep.archs_measured} whole archs in {rep.seconds:.0f} s "
-               f"({len(rep.failures)} failed)")
+    typer.echo(
+        f"measured {rep.units_measured} units and {rep.archs_measured} whole archs in {rep.seconds:.0f} s "
+        f"({len(rep.failures)} failed)"
+    )
     for name, acc in (("predictor", rep.heldout), ("MACs-only", rep.macs_baseline)):
-        typer.echo(f"held-out archs (n={acc['n']}), {name:9s}: within ±10% {acc['within_10pct']:.0%}, "
-                   f"within ±5% {acc['within_5pct']:.0%}, RMSE {acc['rmse_pct']:.1f}%, "
-                   f"Spearman {acc['spearman']:.3f}")
+        typer.echo(
+            f"held-out archs (n={acc['n']}), {name:9s}: within ±10% {acc['within_10pct']:.0%}, "
+            f"within ±5% {acc['within_5pct']:.0%}, RMSE {acc['rmse_pct']:.1f}%, "
+            f"Spearman {acc['spearman']:.3f}"
+        )
     for f in rep.failures[:5]:
         typer.echo(f"  failed: {f}", err=True)
     typer.echo(f"wrote {path}")
@@ -54,16 +62,27 @@ def latency_cmd(
     from hynas.latency import measure_latency, predict_latency
 
     a = load_arch_or_spec(arch)
-    r = (predict_latency(a, target, resolution=resolution or None) if predict
-         else measure_latency(a, target, resolution=resolution or None))
+    r = (
+        predict_latency(a, target, resolution=resolution or None)
+        if predict
+        else measure_latency(a, target, resolution=resolution or None)
+    )
     for w in r.warnings:
         typer.echo(f"warning: {w}", err=True)
     if as_json:
         typer.echo(json.dumps({"hash": a.hash, **r.as_dict()}, indent=2))
         return
-    spread = f" (p10 {r.p10_ms:.3f}, p90 {r.p90_ms:.3f}, {r.repeats} repeats, {r.clock} clock)" if r.repeats else ""
-    typer.echo(f"{a.hash}  {r.target} batch {r.batch}, {r.threads} thread(s), {r.precision}: "
-               f"{r.median_ms:.3f} ms {r.method}{spread}")
+    spread = (
+        f" (p10 {r.p10_ms:.3f}, p90 {r.p90_ms:.3f}, {r.repeats} repeats, {r.clock} clock)"
+        if r.repeats
+        else ""
+    )
+    typer.echo(
+        f"{a.hash}  {r.target} batch {r.batch}, {r.threads} thread(s), {r.precision}: "
+        f"{r.median_ms:.3f} ms {r.method}{spread}"
+    )
     if r.method == "measured" and r.nominal_ms is not None:
-        typer.echo(f"  at the machine's nominal speed (reference network {r.reference_ms:.3f} ms now): "
-                   f"{r.nominal_ms:.3f} ms")
+        typer.echo(
+            f"  at the machine's nominal speed (reference network {r.reference_ms:.3f} ms now): "
+            f"{r.nominal_ms:.3f} ms"
+        )

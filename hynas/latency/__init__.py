@@ -13,7 +13,7 @@ from hynas.latency.target import TARGETS, Target, resolve_target
 from hynas.latency.timing import TimingPolicy
 
 
-def predict_latency(arch, target: str = "ort-cpu", *, resolution: int | None = None):  # noqa: ANN001, ANN201
+def predict_latency(arch, target: str = "ort-cpu", *, resolution: int | None = None):
     """Latency predicted from the target's measured predictor file (method="predicted").
 
     ``warnings`` says when the file was measured on another machine and how to profile this one.
@@ -25,5 +25,16 @@ def predict_latency(arch, target: str = "ort-cpu", *, resolution: int | None = N
     return predict_with_file(arch, target, resolution=resolution)
 
 
-__all__ = ["LatencyResult", "TARGETS", "Target", "TimingPolicy", "fingerprint_mismatch", "machine_fingerprint",
-           "measure_latency", "measure_unit", "predict_latency", "resolve_target", "unit_module"]
+__all__ = [
+    "TARGETS",
+    "LatencyResult",
+    "Target",
+    "TimingPolicy",
+    "fingerprint_mismatch",
+    "machine_fingerprint",
+    "measure_latency",
+    "measure_unit",
+    "predict_latency",
+    "resolve_target",
+    "unit_module",
+]

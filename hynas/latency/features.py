@@ -14,8 +14,21 @@ import json
 import math
 from typing import Any
 
-BASE_FEATURES = ("role_stem", "role_downsample", "role_body", "role_head", "in_ch", "out_ch", "stride", "h", "w",
-                 "log_macs", "log_in_elems", "log_out_elems", "batch")
+BASE_FEATURES = (
+    "role_stem",
+    "role_downsample",
+    "role_body",
+    "role_head",
+    "in_ch",
+    "out_ch",
+    "stride",
+    "h",
+    "w",
+    "log_macs",
+    "log_in_elems",
+    "log_out_elems",
+    "batch",
+)
 
 
 def unit_key(unit: Any) -> str:
@@ -28,7 +41,7 @@ def knob_features(unit: Any) -> dict[str, float]:
     """Knobs as named numbers: ``type.knob`` for numbers/booleans, ``type.knob=value`` one-hot for strings."""
     out: dict[str, float] = {f"type={unit.type}": 1.0}
     for k, v in unit.knobs:
-        if isinstance(v, bool) or isinstance(v, (int, float)):
+        if isinstance(v, (bool, int, float)):
             out[f"{unit.type}.{k}"] = float(v)
         else:
             out[f"{unit.type}.{k}={v}"] = 1.0
@@ -38,10 +51,18 @@ def knob_features(unit: Any) -> dict[str, float]:
 def unit_features(unit: Any, batch: int = 1) -> dict[str, float]:
     """All features of a unit by name (missing names read as 0 when vectorized)."""
     out_hw = (unit.h // unit.stride) * (unit.w // unit.stride)
-    f = {f"role_{unit.role}": 1.0, "in_ch": float(unit.in_ch), "out_ch": float(unit.out_ch),
-         "stride": float(unit.stride), "h": float(unit.h), "w": float(unit.w),
-         "log_macs": math.log1p(float(unit.macs()) * batch), "log_in_elems": math.log1p(batch * unit.in_ch * unit.h * unit.w),
-         "log_out_elems": math.log1p(batch * unit.out_ch * out_hw), "batch": float(batch)}
+    f = {
+        f"role_{unit.role}": 1.0,
+        "in_ch": float(unit.in_ch),
+        "out_ch": float(unit.out_ch),
+        "stride": float(unit.stride),
+        "h": float(unit.h),
+        "w": float(unit.w),
+        "log_macs": math.log1p(float(unit.macs()) * batch),
+        "log_in_elems": math.log1p(batch * unit.in_ch * unit.h * unit.w),
+        "log_out_elems": math.log1p(batch * unit.out_ch * out_hw),
+        "batch": float(batch),
+    }
     f.update(knob_features(unit))
     return f
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch.nn as nn
+from torch import nn
 
 from hynas.latency.result import LatencyResult, machine_fingerprint
 from hynas.latency.target import Target, resolve_target
-from hynas.latency.timing import Timing, TimingPolicy, time_callable
+from hynas.latency.timing import DEFAULT, Timing, TimingPolicy, time_callable
 from hynas.space.arch import Arch
 
 
@@ -27,8 +27,9 @@ def unit_module(unit: Any) -> nn.Module:
     return cls(unit.in_ch, unit.out_ch, **unit.knob_dict())
 
 
-def time_module(model: nn.Module, shape: tuple[int, ...], target: Target,
-                policy: TimingPolicy = TimingPolicy()) -> Timing:
+def time_module(
+    model: nn.Module, shape: tuple[int, ...], target: Target, policy: TimingPolicy = DEFAULT
+) -> Timing:
     """Median/p10/p90 of ``model`` at input ``shape`` on ``target``, with the reference network interleaved.
 
     The reference time tells whether the machine ran slow during this measurement, so the
@@ -40,12 +41,23 @@ def time_module(model: nn.Module, shape: tuple[int, ...], target: Target,
 
 
 def _result(t: Timing, target: Target, resolution: int) -> LatencyResult:
-    return LatencyResult(median_ms=t.median_ms, p10_ms=t.p10_ms, p90_ms=t.p90_ms, repeats=t.repeats,
-                         target=target.name, batch=target.batch, threads=target.threads,
-                         precision=target.precision, runtime=target.runtime,
-                         fingerprint=machine_fingerprint(target.runtime_versions()), method="measured",
-                         resolution=resolution, clock=t.clock, reference_ms=t.reference_ms,
-                         nominal_ms=_nominal(t, target))
+    return LatencyResult(
+        median_ms=t.median_ms,
+        p10_ms=t.p10_ms,
+        p90_ms=t.p90_ms,
+        repeats=t.repeats,
+        target=target.name,
+        batch=target.batch,
+        threads=target.threads,
+        precision=target.precision,
+        runtime=target.runtime,
+        fingerprint=machine_fingerprint(target.runtime_versions()),
+        method="measured",
+        resolution=resolution,
+        clock=t.clock,
+        reference_ms=t.reference_ms,
+        nominal_ms=_nominal(t, target),
+    )
 
 
 def _nominal(t: Timing, target: Target) -> float | None:
@@ -63,8 +75,14 @@ def _nominal(t: Timing, target: Target) -> float | None:
     return pred.at_nominal_speed(t.median_ms, t.reference_ms)
 
 
-def measure_latency(arch: Arch, target: str = "ort-cpu", *, resolution: int | None = None,
-                    batch: int | None = None, policy: TimingPolicy = TimingPolicy()) -> LatencyResult:
+def measure_latency(
+    arch: Arch,
+    target: str = "ort-cpu",
+    *,
+    resolution: int | None = None,
+    batch: int | None = None,
+    policy: TimingPolicy = DEFAULT,
+) -> LatencyResult:
     """Build the arch and time it on the target (warm-up, adaptive repeats, spread check)."""
     from hynas.build import build_model
 
@@ -75,6 +93,6 @@ def measure_latency(arch: Arch, target: str = "ort-cpu", *, resolution: int | No
     return _result(time_module(model, shape, t, policy), t, res)
 
 
-def measure_unit(unit: Any, target: Target, policy: TimingPolicy = TimingPolicy()) -> Timing:
+def measure_unit(unit: Any, target: Target, policy: TimingPolicy = DEFAULT) -> Timing:
     """Time one executed unit at its input shape and the target's batch (with the reference time)."""
     return time_module(unit_module(unit), (target.batch, unit.in_ch, unit.h, unit.w), target, policy)

@@ -11,12 +11,12 @@ import io
 import logging
 import tempfile
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 OPSET = 17
 CALIBRATION_BATCHES = 4
@@ -44,8 +44,16 @@ def export_bytes(model: nn.Module, shape: tuple[int, ...], opset: int = OPSET) -
     x = torch.zeros(*shape)
     with warnings.catch_warnings(), torch.no_grad(), torch_threads(1):
         warnings.simplefilter("ignore")
-        torch.onnx.export(model.eval(), (x,), buf, dynamo=False, opset_version=opset, input_names=["input"],
-                          output_names=["output"], do_constant_folding=True)
+        torch.onnx.export(
+            model.eval(),
+            (x,),
+            buf,
+            dynamo=False,
+            opset_version=opset,
+            input_names=["input"],
+            output_names=["output"],
+            do_constant_folding=True,
+        )
     return buf.getvalue()
 
 
@@ -76,9 +84,16 @@ def quantize_int8(onnx_bytes: bytes, shape: tuple[int, ...], batches: int = CALI
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                quantize_static(str(src), str(dst), _RandomCalibration("input", shape, batches),
-                                quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                                weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
+                quantize_static(
+                    str(src),
+                    str(dst),
+                    _RandomCalibration("input", shape, batches),
+                    quant_format=QuantFormat.QDQ,
+                    per_channel=True,
+                    activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.MinMax,
+                )
         finally:
             root.setLevel(level)
         return dst.read_bytes()

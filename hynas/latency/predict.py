@@ -26,9 +26,12 @@ def _mismatch_warning(target_name: str, path: str, mtime_ns: int) -> tuple[str, 
     diffs = fingerprint_mismatch(pred.fingerprint, here)
     if not diffs:
         return ()
-    return (f"latency predictor {p} was measured on another machine ({'; '.join(diffs)}): predicted latencies "
-            f"may not hold here. Measure this machine with `hynas profile --target {target_name} --space FILE` "
-            f"(writes predictors/{target_name}.json), or time candidates with --measure.",)
+    text = (
+        f"latency predictor {p} was measured on another machine ({'; '.join(diffs)}): predicted latencies "
+        f"may not hold here. Measure this machine with `hynas profile --target {target_name} --space FILE` "
+        f"(writes predictors/{target_name}.json), or time candidates instead (search without --predict)."
+    )
+    return (text,)
 
 
 def predictor_warnings(target: str) -> tuple[str, ...]:
@@ -39,13 +42,24 @@ def predictor_warnings(target: str) -> tuple[str, ...]:
 
 def predict_with_file(arch: Arch, target: str = "ort-cpu", *, resolution: int | None = None) -> LatencyResult:
     """Predicted latency (method="predicted"; p10 = p90 = median, repeats = 0)."""
-    pred, p = load_predictor(target)
+    pred, _ = load_predictor(target)
     t = _target_spec(target)
     res = resolution or arch.input["resolution"]
     ms = pred.predict_ms(arch, res)
-    return LatencyResult(median_ms=ms, p10_ms=ms, p90_ms=ms, repeats=0, target=t.name, batch=pred.batch,
-                         threads=int(pred.target.get("threads", t.threads)),
-                         precision=str(pred.target.get("precision", t.precision)),
-                         runtime=str(pred.target.get("runtime", t.runtime)), fingerprint=pred.fingerprint,
-                         method="predicted", resolution=res, nominal_ms=ms,
-                         clock=str(pred.target.get("clock", t.clock)), warnings=predictor_warnings(target))
+    return LatencyResult(
+        median_ms=ms,
+        p10_ms=ms,
+        p90_ms=ms,
+        repeats=0,
+        target=t.name,
+        batch=pred.batch,
+        threads=int(pred.target.get("threads", t.threads)),
+        precision=str(pred.target.get("precision", t.precision)),
+        runtime=str(pred.target.get("runtime", t.runtime)),
+        fingerprint=pred.fingerprint,
+        method="predicted",
+        resolution=res,
+        nominal_ms=ms,
+        clock=str(pred.target.get("clock", t.clock)),
+        warnings=predictor_warnings(target),
+    )

@@ -38,8 +38,9 @@ class Predictor:
     features: list[str]
     lut: dict[str, float]
     regressor: Boosted | None
-    calibration: dict[str, Any] = field(default_factory=lambda: {"scale": 1.0, "per_unit_ms": 0.0,
-                                                                  "offset_ms": 0.0, "type_scale": {}})
+    calibration: dict[str, Any] = field(
+        default_factory=lambda: {"scale": 1.0, "per_unit_ms": 0.0, "offset_ms": 0.0, "type_scale": {}}
+    )
     meta: dict[str, Any] = field(default_factory=dict)
     reference_nominal_ms: float | None = None  # reference network time at the machine's nominal speed
     # calibrations fitted on archs of one input shape ("CxR", e.g. "3x224"): fusion and per-call overhead
@@ -57,7 +58,9 @@ class Predictor:
         ms = self.lut.get(key) or self._cache.get(key)
         if ms is None:
             if self.regressor is None:
-                raise UserError(f"predictor for {self.target.get('name')} has no regressor and never saw unit {key}.")
+                raise UserError(
+                    f"predictor for {self.target.get('name')} has no regressor and never saw unit {key}."
+                )
             ms = math.exp(self.regressor(vectorize(unit_features(unit, self.batch), self.features)))
             self._cache[key] = ms
         return ms
@@ -81,12 +84,19 @@ class Predictor:
         return self.predict_units_ms(block_plan(arch, resolution), input_key(arch, resolution))
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": FORMAT, "version": VERSION, "target": self.target, "fingerprint": self.fingerprint,
-                "calibration": self.calibration, "calibration_by_input": self.calibration_by_input,
-                "reference_nominal_ms": self.reference_nominal_ms,
-                "meta": self.meta, "features": self.features,
-                "regressor": self.regressor.to_json() if self.regressor else None,
-                "lut": dict(sorted(self.lut.items()))}
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "target": self.target,
+            "fingerprint": self.fingerprint,
+            "calibration": self.calibration,
+            "calibration_by_input": self.calibration_by_input,
+            "reference_nominal_ms": self.reference_nominal_ms,
+            "meta": self.meta,
+            "features": self.features,
+            "regressor": self.regressor.to_json() if self.regressor else None,
+            "lut": dict(sorted(self.lut.items())),
+        }
 
     def save(self, path: str | Path) -> Path:
         p = Path(path)
@@ -97,19 +107,27 @@ class Predictor:
         return p
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Predictor":
+    def from_json(cls, d: dict[str, Any]) -> Predictor:
         if d.get("format") != FORMAT or int(d.get("version", 0)) > VERSION:
-            raise UserError(f"not a hynas latency predictor of version <= {VERSION} (format {d.get('format')!r}, "
-                            f"version {d.get('version')!r}).")
+            raise UserError(
+                f"not a hynas latency predictor of version <= {VERSION} (format {d.get('format')!r}, "
+                f"version {d.get('version')!r})."
+            )
         reg = Boosted.from_json(d["regressor"]) if d.get("regressor") else None
-        return cls(dict(d["target"]), dict(d["fingerprint"]), list(d["features"]),
-                   {str(k): float(v) for k, v in d["lut"].items()}, reg,
-                   _calibration(d["calibration"]), dict(d.get("meta", {})),
-                   float(d["reference_nominal_ms"]) if d.get("reference_nominal_ms") else None,
-                   {str(k): _calibration(v) for k, v in d.get("calibration_by_input", {}).items()})
+        return cls(
+            dict(d["target"]),
+            dict(d["fingerprint"]),
+            list(d["features"]),
+            {str(k): float(v) for k, v in d["lut"].items()},
+            reg,
+            _calibration(d["calibration"]),
+            dict(d.get("meta", {})),
+            float(d["reference_nominal_ms"]) if d.get("reference_nominal_ms") else None,
+            {str(k): _calibration(v) for k, v in d.get("calibration_by_input", {}).items()},
+        )
 
     @classmethod
-    def load(cls, path: str | Path) -> "Predictor":
+    def load(cls, path: str | Path) -> Predictor:
         """Read a predictor file (JSON only; nothing is unpickled or executed)."""
         p = Path(path)
         try:
@@ -129,29 +147,41 @@ def calibrate(pred: Predictor, whole: list[tuple[Any, list[Any], float]], min_ar
     groups: dict[str, list[tuple[list[Any], float]]] = {}
     for a, u, ms in whole:
         groups.setdefault(input_key(a), []).append((u, ms))
-    pred.calibration_by_input = {k: fit_calibration(pred, g) for k, g in sorted(groups.items())
-                                 if len(g) >= min_archs and len(groups) > 1}
+    pred.calibration_by_input = {
+        k: fit_calibration(pred, g)
+        for k, g in sorted(groups.items())
+        if len(g) >= min_archs and len(groups) > 1
+    }
 
 
 def _calibration(d: dict[str, Any]) -> dict[str, Any]:
-    return {"scale": float(d["scale"]), "per_unit_ms": float(d["per_unit_ms"]), "offset_ms": float(d["offset_ms"]),
-            "type_scale": {str(k): float(v) for k, v in d.get("type_scale", {}).items()}}
+    return {
+        "scale": float(d["scale"]),
+        "per_unit_ms": float(d["per_unit_ms"]),
+        "offset_ms": float(d["offset_ms"]),
+        "type_scale": {str(k): float(v) for k, v in d.get("type_scale", {}).items()},
+    }
 
 
-def fit_units(target: dict[str, Any], fingerprint: dict[str, Any], unit_ms: list[tuple[Any, float]],
-              n_trees: int = 300) -> Predictor:
+def fit_units(
+    target: dict[str, Any], fingerprint: dict[str, Any], unit_ms: list[tuple[Any, float]], n_trees: int = 300
+) -> Predictor:
     """A predictor with the measured units as lookup table and trees fitted on them (no calibration yet)."""
     batch = int(target.get("batch", 1))
     rows = [unit_features(u, batch) for u, _ in unit_ms]
     names = feature_names(rows)
-    reg = fit_gbt([vectorize(r, names) for r in rows], [math.log(ms) for _, ms in unit_ms],
-                  n_trees=n_trees) if unit_ms else None
+    reg = (
+        fit_gbt([vectorize(r, names) for r in rows], [math.log(ms) for _, ms in unit_ms], n_trees=n_trees)
+        if unit_ms
+        else None
+    )
     lut = {unit_key(u): ms for u, ms in unit_ms}
     return Predictor(dict(target), dict(fingerprint), names, lut, reg)
 
 
-def fit_calibration(pred: Predictor, arch_units: list[tuple[list[Any], float]],
-                    ridge: float = 0.3) -> dict[str, Any]:
+def fit_calibration(
+    pred: Predictor, arch_units: list[tuple[list[Any], float]], ridge: float = 0.3
+) -> dict[str, Any]:
     """Whole-arch calibration, least squares in relative error on whole-arch measurements.
 
     ``sum_t scale_t * (isolated ms of units of block type t) + per_unit_ms * n_units + offset_ms``.
@@ -172,20 +202,32 @@ def fit_calibration(pred: Predictor, arch_units: list[tuple[list[Any], float]],
     n = np.array([float(len(units)) for units, _ in arch_units])
     cols = [s, n, np.ones_like(s)] if len(y) >= 8 else [s]
     coef, *_ = np.linalg.lstsq(np.stack(cols, axis=1) / y[:, None], np.ones_like(y), rcond=None)
-    base = {"scale": float(coef[0]), "per_unit_ms": float(coef[1]) if len(coef) > 1 else 0.0,
-            "offset_ms": float(coef[2]) if len(coef) > 2 else 0.0, "type_scale": {}}
+    base = {
+        "scale": float(coef[0]),
+        "per_unit_ms": float(coef[1]) if len(coef) > 1 else 0.0,
+        "offset_ms": float(coef[2]) if len(coef) > 2 else 0.0,
+        "type_scale": {},
+    }
     if len(y) < 8:
         return base
     types = sorted({u.type for units, _ in arch_units for u in units})
-    per_type = np.array([[sum(ms for u, ms in zip(units, v) if u.type == t) for t in types]
-                         for (units, _), v in zip(arch_units, iso)])
+    per_type = np.array(
+        [
+            [sum(ms for u, ms in zip(units, v) if u.type == t) for t in types]
+            for (units, _), v in zip(arch_units, iso)
+        ]
+    )
     a = np.concatenate([per_type, n[:, None], np.ones((len(y), 1))], axis=1) / y[:, None]
     k = len(types)
     reg = np.concatenate([np.sqrt(ridge) * np.eye(k), np.zeros((k, 2))], axis=1)
     rhs = np.concatenate([np.ones_like(y), np.sqrt(ridge) * np.full(k, base["scale"])])
     coef, *_ = np.linalg.lstsq(np.concatenate([a, reg]), rhs, rcond=None)
-    return {"scale": base["scale"], "per_unit_ms": float(coef[k]), "offset_ms": float(coef[k + 1]),
-            "type_scale": {t: float(c) for t, c in zip(types, coef[:k])}}
+    return {
+        "scale": base["scale"],
+        "per_unit_ms": float(coef[k]),
+        "offset_ms": float(coef[k + 1]),
+        "type_scale": {t: float(c) for t, c in zip(types, coef[:k])},
+    }
 
 
 def accuracy(predicted_ms: list[float], measured_ms: list[float]) -> dict[str, float]:
@@ -196,9 +238,13 @@ def accuracy(predicted_ms: list[float], measured_ms: list[float]) -> dict[str, f
     p, y = np.asarray(predicted_ms, float), np.asarray(measured_ms, float)
     rel = p / y - 1.0
     rho = float(spearmanr(p, y).statistic) if len(y) > 2 else float("nan")
-    return {"n": int(len(y)), "within_10pct": float(np.mean(np.abs(rel) <= 0.10)),
-            "within_5pct": float(np.mean(np.abs(rel) <= 0.05)),
-            "rmse_pct": float(np.sqrt(np.mean(rel ** 2)) * 100), "spearman": rho}
+    return {
+        "n": len(y),
+        "within_10pct": float(np.mean(np.abs(rel) <= 0.10)),
+        "within_5pct": float(np.mean(np.abs(rel) <= 0.05)),
+        "rmse_pct": float(np.sqrt(np.mean(rel**2)) * 100),
+        "spearman": rho,
+    }
 
 
 def predictor_dirs() -> list[Path]:
@@ -216,9 +262,11 @@ def find_predictor(target: str) -> Path:
         p = d / f"{target}.json"
         if p.is_file():
             return p
-    raise UserError(f"no latency predictor for target '{target}' (looked in "
-                    f"{', '.join(str(d) for d in predictor_dirs())}). Measure one with "
-                    f"`hynas profile --target {target} --space FILE`, or time candidates with --measure.")
+    raise UserError(
+        f"no latency predictor for target '{target}' (looked in "
+        f"{', '.join(str(d) for d in predictor_dirs())}). Measure one with "
+        f"`hynas profile --target {target} --space FILE`, or time candidates instead (search without --predict)."
+    )
 
 
 @lru_cache(maxsize=16)

@@ -16,8 +16,9 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from hynas.errors import ArchError, UserError
 from hynas.latency.features import unit_key
@@ -25,7 +26,7 @@ from hynas.latency.measure import measure_latency, measure_unit
 from hynas.latency.predictor import Predictor, accuracy, calibrate, fit_units, input_key
 from hynas.latency.result import machine_fingerprint
 from hynas.latency.target import Target, resolve_target
-from hynas.latency.timing import FAST, TimingPolicy
+from hynas.latency.timing import DEFAULT, FAST, TimingPolicy
 
 Progress = Callable[[str], None]
 MIN_ARCHS = 8  # whole archs always measured (the budget may run over for them): 6 to fit, 2 to check
@@ -40,7 +41,7 @@ class ProfileConfig:
     seed: int = 0
     census_archs: int = 2000  # torch-free samples per space to count unit frequencies
     unit_policy: TimingPolicy = FAST
-    arch_policy: TimingPolicy = TimingPolicy()
+    arch_policy: TimingPolicy = DEFAULT
 
 
 @dataclass
@@ -79,8 +80,14 @@ def unit_census(spaces: list[Any], n_per_space: int, rng: random.Random) -> list
     return [first[k] for k, _ in counts.most_common()]
 
 
-def _measure_units(units: list[Any], target: Target, policy: TimingPolicy,
-                   lut: dict[str, tuple[Any, float, float]], deadline: float, failures: list[str]) -> None:
+def _measure_units(
+    units: list[Any],
+    target: Target,
+    policy: TimingPolicy,
+    lut: dict[str, tuple[Any, float, float]],
+    deadline: float,
+    failures: list[str],
+) -> None:
     for u in units:
         k = unit_key(u)
         if k in lut:
@@ -94,16 +101,25 @@ def _measure_units(units: list[Any], target: Target, policy: TimingPolicy,
             failures.append(f"unit {k}: {type(e).__name__}: {e}")
 
 
-def _measure_archs(spaces: list[Any], cfg: ProfileConfig, target: Target, lut: dict, deadline: float,
-                   rng: random.Random, failures: list[str], progress: Progress) -> list[tuple[Any, list, float, float]]:
+def _measure_archs(
+    spaces: list[Any],
+    cfg: ProfileConfig,
+    target: Target,
+    lut: dict,
+    deadline: float,
+    rng: random.Random,
+    failures: list[str],
+    progress: Progress,
+) -> list[tuple[Any, list, float, float]]:
     from hynas.space import sample
 
     out: list[tuple[Any, list, float, float]] = []
     seen: set[str] = set()
     i = 0
     hard_stop = deadline + cfg.time_budget_s  # past the budget only to reach MIN_ARCHS
-    while (time.perf_counter() < deadline or (len(out) < MIN_ARCHS and time.perf_counter() < hard_stop)) \
-            and i < 50 * (len(out) + 10):
+    while (
+        time.perf_counter() < deadline or (len(out) < MIN_ARCHS and time.perf_counter() < hard_stop)
+    ) and i < 50 * (len(out) + 10):
         sp = spaces[i % len(spaces)]
         i += 1
         arch = sample(sp, rng)
@@ -143,12 +159,16 @@ def profile(cfg: ProfileConfig, progress: Progress = lambda _: None) -> ProfileR
     progress(f"{len(census)} distinct units in {cfg.census_archs} sampled archs per space")
     lut: dict[str, tuple[Any, float, float]] = {}  # key -> (unit, median_ms, reference_ms)
     failures: list[str] = []
-    _measure_units(census, target, cfg.unit_policy, lut, t0 + cfg.time_budget_s * (1 - cfg.arch_share), failures)
+    _measure_units(
+        census, target, cfg.unit_policy, lut, t0 + cfg.time_budget_s * (1 - cfg.arch_share), failures
+    )
     progress(f"{len(lut)} units measured in {time.perf_counter() - t0:.0f} s")
     archs = _measure_archs(spaces, cfg, target, lut, t0 + cfg.time_budget_s, rng, failures, progress)
     if len(archs) < 4:  # only when archs keep failing or the space yields no buildable ones
-        raise UserError(f"only {len(archs)} whole archs were measured within the time budget; give more time "
-                        f"(--time-budget) to fit and check the calibration.")
+        raise UserError(
+            f"only {len(archs)} whole archs were measured within the time budget; give more time "
+            f"(--time-budget) to fit and check the calibration."
+        )
     nominal = nominal_reference([r for *_, r in lut.values()] + [r for *_, r in archs])
     units_ms = [(u, ms * nominal / ref) for u, ms, ref in lut.values()]
     whole = [(a, us, ms * nominal / ref) for a, us, ms, ref in archs]
@@ -157,11 +177,20 @@ def profile(cfg: ProfileConfig, progress: Progress = lambda _: None) -> ProfileR
     heldout, base = _holdout(pred, whole)
     calibrate(pred, whole)
     secs = time.perf_counter() - t0
-    pred.meta = {"spaces": list(cfg.spaces), "units_measured": len(lut), "archs_measured": len(archs),
-                 "profile_seconds": round(secs, 1), "heldout_accuracy": heldout, "macs_baseline_heldout": base,
-                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seed": cfg.seed,
-                 "calibration_archs": [a.hash for a, _, _ in whole]}
-    return ProfileReport(pred, len(lut), len(archs), secs, heldout, base, failures, [(a, ms) for a, _, ms in whole])
+    pred.meta = {
+        "spaces": list(cfg.spaces),
+        "units_measured": len(lut),
+        "archs_measured": len(archs),
+        "profile_seconds": round(secs, 1),
+        "heldout_accuracy": heldout,
+        "macs_baseline_heldout": base,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "seed": cfg.seed,
+        "calibration_archs": [a.hash for a, _, _ in whole],
+    }
+    return ProfileReport(
+        pred, len(lut), len(archs), secs, heldout, base, failures, [(a, ms) for a, _, ms in whole]
+    )
 
 
 def nominal_reference(refs_ms: list[float]) -> float:
@@ -175,7 +204,9 @@ def _holdout(pred: Predictor, whole: list[tuple[Any, list, float]]) -> tuple[dic
     n_test = max(1, len(whole) // 4)
     fit, test = whole[n_test:], whole[:n_test]
     calibrate(pred, fit)
-    heldout = accuracy([pred.predict_units_ms(u, input_key(a)) for a, u, _ in test], [ms for _, _, ms in test])
+    heldout = accuracy(
+        [pred.predict_units_ms(u, input_key(a)) for a, u, _ in test], [ms for _, _, ms in test]
+    )
     macs = {a.hash: float(sum(u.macs() for u in us)) for a, us, _ in whole}
     base = macs_baseline([(macs[a.hash], ms) for a, _, ms in fit], [(macs[a.hash], ms) for a, _, ms in test])
     return heldout, base

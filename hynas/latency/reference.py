@@ -11,11 +11,12 @@ machine's nominal speed, which is what predictors are fitted to.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from hynas.latency.target import Target
 
@@ -37,7 +38,7 @@ class ReferenceNet(nn.Module):
         x = torch.relu(self.conv(x))
         x = x + self.mlp(self.dw(x))
         t = x.flatten(2).transpose(1, 2)  # b, n, c
-        a = torch.softmax(t @ self.proj(t).transpose(1, 2) / 32 ** 0.5, dim=-1)
+        a = torch.softmax(t @ self.proj(t).transpose(1, 2) / 32**0.5, dim=-1)
         return (a @ t).mean(1)
 
 

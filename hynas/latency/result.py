@@ -63,9 +63,14 @@ def cpu_model() -> str:
 
 def machine_fingerprint(runtime_versions: dict[str, str] | None = None) -> dict[str, Any]:
     """CPU model, core count, OS and runtime versions: what a latency depends on besides the model."""
-    return {"cpu_model": cpu_model(), "cpu_count": os.cpu_count() or 1, "machine": platform.machine(),
-            "os": platform.system(), "python": platform.python_version(),
-            "runtime_versions": dict(runtime_versions or {})}
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count() or 1,
+        "machine": platform.machine(),
+        "os": platform.system(),
+        "python": platform.python_version(),
+        "runtime_versions": dict(runtime_versions or {}),
+    }
 
 
 def _minor(version: str) -> str:

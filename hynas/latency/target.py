@@ -12,10 +12,11 @@ Batch is part of a target's name where it is not the default: ``ort-cpu@b32`` is
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
-import torch.nn as nn
+from torch import nn
 
 from hynas.errors import UserError
 from hynas.registry import Registry
@@ -57,13 +58,20 @@ class Target:
         """Compile/load ``model`` for input ``shape`` and return a callable running one inference."""
         raise NotImplementedError
 
-    def with_batch(self, batch: int) -> "Target":
+    def with_batch(self, batch: int) -> Target:
         name = self.name.split("@")[0]
         return replace(self, batch=batch, name=name if batch == 1 else f"{name}@b{batch}")
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "runtime": self.runtime, "device": self.device, "precision": self.precision,
-                "batch": self.batch, "threads": self.threads, "clock": self.clock}
+        return {
+            "name": self.name,
+            "runtime": self.runtime,
+            "device": self.device,
+            "precision": self.precision,
+            "batch": self.batch,
+            "threads": self.threads,
+            "clock": self.clock,
+        }
 
 
 TARGETS: Registry[Target] = Registry("latency target", loader="hynas.latency.targets")

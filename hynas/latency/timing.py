@@ -26,8 +26,9 @@ import gc
 import resource
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 CLOCKS: dict[str, Callable[[], int]] = {"wall": time.perf_counter_ns, "thread-cpu": time.thread_time_ns}
 
@@ -46,6 +47,7 @@ class TimingPolicy:
     retries: int = 2
 
 
+DEFAULT = TimingPolicy()
 FAST = TimingPolicy(warmup_s=0.02, min_repeats=10, min_time_s=0.05, max_time_s=0.4, retries=1)
 
 
@@ -76,8 +78,9 @@ def _switches() -> int:
     return r.ru_nvcsw + r.ru_nivcsw
 
 
-def _round(run: Callable[[], Any], p: TimingPolicy, clock: Callable[[], int],
-           reference: Callable[[], Any] | None) -> tuple[list[float], list[float]]:
+def _round(
+    run: Callable[[], Any], p: TimingPolicy, clock: Callable[[], int], reference: Callable[[], Any] | None
+) -> tuple[list[float], list[float]]:
     """Samples (ms) of one round (the undisturbed ones when there are enough of them, else all),
     and samples of the reference workload, run between repeats for about as long as the repeats."""
     t_end = time.perf_counter() + p.warmup_s
@@ -117,8 +120,12 @@ def _stable(samples: list[float], within: float) -> bool:
     return abs(a - b) <= within * max(a, b)
 
 
-def time_callable(run: Callable[[], Any], policy: TimingPolicy = TimingPolicy(), clock: str = "wall",
-                  reference: Callable[[], Any] | None = None) -> Timing:
+def time_callable(
+    run: Callable[[], Any],
+    policy: TimingPolicy = DEFAULT,
+    clock: str = "wall",
+    reference: Callable[[], Any] | None = None,
+) -> Timing:
     """Time ``run()`` on ``clock``; returns the round with the narrowest spread (re-measured while too wide).
 
     With ``reference``, that workload is timed interleaved with the repeats (see ``hynas.latency.reference``).
@@ -132,8 +139,15 @@ def time_callable(run: Callable[[], Any], policy: TimingPolicy = TimingPolicy(),
         for rounds in range(1, policy.retries + 2):
             samples, refs = _round(run, policy, tick, reference)
             s = sorted(samples)
-            t = Timing(_quantile(s, 0.5), _quantile(s, 0.1), _quantile(s, 0.9), len(s), rounds, clock,
-                       statistics.median(refs) if refs else None)
+            t = Timing(
+                _quantile(s, 0.5),
+                _quantile(s, 0.1),
+                _quantile(s, 0.9),
+                len(s),
+                rounds,
+                clock,
+                statistics.median(refs) if refs else None,
+            )
             if best is None or t.spread < best.spread:
                 best = t
             if t.spread <= policy.max_spread:

@@ -16,7 +16,9 @@ def test_targets_registered():
     assert {"ort-cpu", "ort-cpu-int8", "torch-cpu", "torch-cuda"} <= set(TARGETS.names())
     for name, t in TARGETS.items():
         d = t.describe()
-        assert d["name"] == name and d["batch"] >= 1 and d["threads"] >= 1 and d["precision"] in ("fp32", "int8")
+        assert (
+            d["name"] == name and d["batch"] >= 1 and d["threads"] >= 1 and d["precision"] in ("fp32", "int8")
+        )
 
 
 def test_measure_tiny_arch_returns_sane_fields(tiny_archs):
@@ -39,12 +41,14 @@ def test_batch_by_name_or_argument(tiny_archs):
 
 
 def test_int8_quantizes_and_runs_end_to_end(tiny_archs):
+    from hynas.build import block_plan
     from hynas.latency.measure import unit_module
     from hynas.latency.onnx_io import export_bytes, quantize_int8
-    from hynas.build import block_plan
 
     unit = next(u for u in block_plan(tiny_archs[0]) if u.role == "body")
-    q = quantize_int8(export_bytes(unit_module(unit), (1, unit.in_ch, unit.h, unit.w)), (1, unit.in_ch, unit.h, unit.w))
+    q = quantize_int8(
+        export_bytes(unit_module(unit), (1, unit.in_ch, unit.h, unit.w)), (1, unit.in_ch, unit.h, unit.w)
+    )
     import onnx
 
     ops = {n.op_type for n in onnx.load_from_string(q).graph.node}

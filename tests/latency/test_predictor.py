@@ -26,7 +26,9 @@ def fitted(tiny_archs):
     for a in tiny_archs[:3]:
         for u in block_plan(a):
             units.setdefault(unit_key(u), (u, measure_unit(u, t, QUICK).median_ms))
-    pred = fit_units(t.describe(), machine_fingerprint(t.runtime_versions()), list(units.values()), n_trees=30)
+    pred = fit_units(
+        t.describe(), machine_fingerprint(t.runtime_versions()), list(units.values()), n_trees=30
+    )
     whole = [(block_plan(a), measure_latency(a, "ort-cpu", policy=QUICK).median_ms) for a in tiny_archs[:5]]
     pred.calibration = fit_calibration(pred, whole)
     return pred
@@ -50,7 +52,9 @@ def test_json_round_trip_predicts_the_same(fitted, tiny_archs, tmp_path):
     back = Predictor.load(p)
     for a in tiny_archs:
         assert back.predict_ms(a) == pytest.approx(fitted.predict_ms(a), rel=1e-12)
-        assert back.predict_ms(a, resolution=32) == pytest.approx(fitted.predict_ms(a, resolution=32), rel=1e-12)
+        assert back.predict_ms(a, resolution=32) == pytest.approx(
+            fitted.predict_ms(a, resolution=32), rel=1e-12
+        )
 
 
 def test_loading_never_unpickles(fitted, tmp_path, monkeypatch):
@@ -76,8 +80,9 @@ def test_exported_trees_match_sklearn():
     x = [[rng.uniform(0, 10), rng.choice([0.0, 1.0]), rng.uniform(-1, 1)] for _ in range(200)]
     y = [r[0] ** 1.5 + 3 * r[1] - r[2] for r in x]
     ours = Boosted.from_json(json.loads(json.dumps(fit_gbt(x, y, n_trees=50).to_json())))
-    ref = GradientBoostingRegressor(n_estimators=50, max_depth=4, learning_rate=0.05, subsample=0.8,
-                                    min_samples_leaf=2, random_state=0).fit(np.array(x), np.array(y))
+    ref = GradientBoostingRegressor(
+        n_estimators=50, max_depth=4, learning_rate=0.05, subsample=0.8, min_samples_leaf=2, random_state=0
+    ).fit(np.array(x), np.array(y))
     assert [ours(r) for r in x[:20]] == pytest.approx(list(ref.predict(np.array(x[:20]))), rel=1e-9, abs=1e-9)
 
 
@@ -107,4 +112,6 @@ def test_measurement_rescaled_to_the_predictors_nominal_speed(fitted, tiny_archs
     p.save(tmp_path / "ort-cpu.json")
     r = measure_latency(tiny_archs[0], "ort-cpu", policy=QUICK)
     assert r.nominal_ms == pytest.approx(r.median_ms * 0.5 / r.reference_ms)
-    assert measure_latency(tiny_archs[0], "ort-cpu@b2", policy=QUICK).nominal_ms is None  # no predictor for b2
+    assert (
+        measure_latency(tiny_archs[0], "ort-cpu@b2", policy=QUICK).nominal_ms is None
+    )  # no predictor for b2

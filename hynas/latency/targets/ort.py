@@ -8,11 +8,12 @@ would in deployment).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-import torch.nn as nn
+from torch import nn
 
 from hynas.latency.target import TARGETS, Target
 
@@ -61,4 +62,6 @@ class OrtCpuInt8(OrtCpu):
 
 
 TARGETS.register("ort-cpu", OrtCpu("ort-cpu", runtime="onnxruntime", device="cpu", precision="fp32"))
-TARGETS.register("ort-cpu-int8", OrtCpuInt8("ort-cpu-int8", runtime="onnxruntime", device="cpu", precision="int8"))
+TARGETS.register(
+    "ort-cpu-int8", OrtCpuInt8("ort-cpu-int8", runtime="onnxruntime", device="cpu", precision="int8")
+)

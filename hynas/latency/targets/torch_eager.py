@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from hynas.latency.target import TARGETS, Target
 
@@ -37,9 +38,11 @@ class TorchCuda(Target):
 
     def unavailable(self) -> str | None:
         if not torch.cuda.is_available():
-            return (f"it needs a CUDA GPU and torch {torch.__version__} sees none here "
-                    "(a CPU-only build or no NVIDIA driver). Use --target ort-cpu or torch-cpu, "
-                    "or run on a machine with a GPU and a CUDA build of torch.")
+            return (
+                f"it needs a CUDA GPU and torch {torch.__version__} sees none here "
+                "(a CPU-only build or no NVIDIA driver). Use --target ort-cpu or torch-cpu, "
+                "or run on a machine with a GPU and a CUDA build of torch."
+            )
         return None
 
     def runtime_versions(self) -> dict[str, str]:
