@@ -60,9 +60,14 @@ def trials(run_dir: Path, storage: str | None = None) -> list[Any]:
         return []
 
 
-def evaluating(ts: list[Any]) -> bool:
-    """A candidate is being evaluated (RUNNING with its arch stored)."""
-    return any(t.state.name == "RUNNING" and "hash" in t.user_attrs for t in ts)
+def evaluating(ts: list[Any], pid: int | None = None) -> bool:
+    """A candidate is being evaluated (RUNNING with its arch stored), by process ``pid`` if given.
+
+    A killed run's trial stays RUNNING until the next run recovers it, so "is the current
+    process mid-trial" needs the owner check.
+    """
+    return any(t.state.name == "RUNNING" and "hash" in t.user_attrs
+               and (pid is None or t.user_attrs.get("owner", {}).get("pid") == pid) for t in ts)
 
 
 def evaluated(ts: list[Any]) -> list[Any]:

@@ -54,8 +54,6 @@ def test_run_json_records_what_a_rerun_needs(two_runs: tuple[SearchConfig, Searc
         assert meta["versions"].get(pkg) not in (None, "", "missing"), pkg
 
 
-@pytest.mark.xfail(reason="engine._fingerprint imports hynas.latency.fingerprint, which does not exist "
-                          "(it is machine_fingerprint), so run.json stores an empty fingerprint", strict=False)
 def test_run_json_records_the_machine(two_runs: tuple[SearchConfig, SearchConfig]) -> None:
     meta = read_meta(two_runs[0].run_dir)
     assert meta["fingerprint"].get("cpu_model") and meta["fingerprint"].get("cpu_count")
