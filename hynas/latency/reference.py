@@ -1,9 +1,8 @@
 """A fixed reference workload, timed beside every measurement, to see how fast the machine is right now.
 
 On the shared helper machine the CPU time of the same inference drifted by up to 2x in
-phases lasting seconds (other tenants of the host; measured in docs/BENCHMARKS.md,
-"Latency predictors"): the same 30 archs measured twice gave ratios from 0.47 to 1.15,
-in runs of consecutive archs. Timing a fixed small network interleaved with the repeats of each
+phases lasting seconds, for runs of consecutive measurements (other load on the host;
+``benchmarks/latency_noise.py`` and docs/BENCHMARKS.md, "Latency predictors"). Timing a fixed small network interleaved with the repeats of each
 measurement, on the same target and clock, gives ``reference_ms``; a latency divided by it and
 multiplied by a nominal reference (stored in each predictor file) is the latency at the
 machine's nominal speed, which is what predictors are fitted to.

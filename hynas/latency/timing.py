@@ -5,10 +5,11 @@ Each repeat is timed on its own, so the median and percentiles are of single inf
 Clock. A single-threaded CPU target runs the whole inference on the calling thread
 (checked: process and thread CPU time agree within 0.1%), so its latency on an idle core
 is the thread's CPU time (``thread_time_ns``), which excludes the time the scheduler
-gives to other processes. On the shared 2-core helper machine (load average 7-9) wall
-time measured contention rather than the model: the same 30 small archs measured twice
-gave wall-clock medians within ±10% for only 60% of them, and a 224px hybrid ran 48-60 ms
-wall for 20-24 ms of CPU. Multi-threaded and GPU targets use wall time (``perf_counter_ns``).
+gives to other processes (on the shared 2-core helper machine a 224 px hybrid ran
+48-60 ms wall for 20-24 ms of CPU). CPU time alone is not steady there either (the host
+slows down in phases); with the interleaved reference (``hynas.latency.reference``) it is
+the steadiest of the ways compared in docs/BENCHMARKS.md, "Latency predictors"
+(``benchmarks/latency_noise.py``). Multi-threaded and GPU targets use wall time.
 
 Samples during which the thread was switched out (``getrusage(RUSAGE_THREAD)``: any
 voluntary or involuntary context switch) pay for refilling caches; they are dropped when
