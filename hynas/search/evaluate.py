@@ -10,8 +10,9 @@ then fails that trial instead of the search.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from hynas.search.config import SearchConfig
 from hynas.space.arch import Arch

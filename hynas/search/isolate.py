@@ -35,7 +35,8 @@ import threading
 import time
 import traceback
 import types
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from hynas.errors import CandidateError
 
