@@ -1,3 +1,6 @@
+"""`python -m hynas`: the same as the `hynas` command."""
+
 from hynas.cli import main
 
-main()
+if __name__ == "__main__":
+    main()
