@@ -148,6 +148,10 @@ class Evaluator:
 
             accuracy = float(score(self.cfg.proxy, model, self.data, seed=self.cfg.seed))
             attrs["proxy_score"] = accuracy
-        values = {"accuracy": accuracy, "latency_ms": float(lat.median_ms), "params_m": sizes["params"] / 1e6,
+        # On the machine a predictor was profiled on, a timing is rescaled to that machine's nominal
+        # speed (a reference network timed alongside it), so candidates timed minutes apart on a
+        # shared, throttling machine compare fairly; elsewhere it is the raw median.
+        latency_ms = float(lat.nominal_ms if lat.nominal_ms else lat.median_ms)
+        values = {"accuracy": accuracy, "latency_ms": latency_ms, "params_m": sizes["params"] / 1e6,
                   "macs_g": sizes["macs"] / 1e9}
         return Evaluation(values=values, attrs=attrs)
