@@ -33,8 +33,9 @@ def nb201_table(res: dict) -> list[str]:
 def hybrid_table(res: dict) -> list[str]:
     summ = res["summary"]
     ref = summ["reference"]
-    lines = [(f"Default space (AsCAN-style hybrids), {res['n']} sampled archs on the embedded digits. Reference = "
-             f"the same trainer for longer; its held-out accuracy spans {ref['accuracy_min']:.3f}-"
+    lines = [(f"Default space (AsCAN-style hybrids), {res['n']} sampled archs on the embedded digits. "
+             f"Reference = the same trainer run for --ref-steps (see the command); held-out accuracy "
+             f"{ref['accuracy_min']:.3f}-"
              f"{ref['accuracy_max']:.3f} and costs {ref['seconds_per_arch']:.1f} s/arch. "
              f"Command: `{res['command']}`."), "",
              "| proxy | Spearman vs reference | s/arch | cost vs reference |", "|---|---|---|---|"]
@@ -49,7 +50,7 @@ def cost_lines(path: Path) -> list[str]:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     lines = [("Default short-training proxy (`train_proxy`, 200 steps, batch 64, one thread) on sampled default-space "
              "hybrids; CPU seconds of the process (what one free core takes) and wall seconds on the busy box. "
-             "Command: `python benchmarks/proxy_train_cost.py --n 5`."), "",
+             f"Command: `python benchmarks/proxy_train_cost.py --n 5` ({len(rows)} finished before it was stopped)."), "",
              "| arch | params | CPU s | wall s | held-out acc |", "|---|---|---|---|---|"]
     lines += [f"| {r['hash'][:10]} | {r['params']} | {r['cpu_s']} | {r['wall_s']} | {r['val_accuracy']:.3f} |"
               for r in rows]
