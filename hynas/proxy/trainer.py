@@ -45,6 +45,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     warmup_steps: int = 10
     eval_every: int | None = None  # default: 4 evaluations per run
+    interim_eval_samples: int = 250  # intermediate (pruning) evaluations use this many held-out images; the last uses all
     resolution: int | None = None  # train and evaluate at a reduced resolution (bilinear resize)
     threads: int = 1
     seed: int = 0
@@ -153,7 +154,8 @@ def _train(model: nn.Module, data: Dataset, cfg: TrainConfig, gen: torch.Generat
         opt.step()
         losses.append(float(loss.detach()))
         if step % eval_every == 0 or step == cfg.steps:
-            acc = evaluate(model, data.val_x, data.val_y, resolution=cfg.resolution)
+            n = len(data.val_y) if step >= cfg.steps else min(len(data.val_y), cfg.interim_eval_samples)
+            acc = evaluate(model, data.val_x[:n], data.val_y[:n], resolution=cfg.resolution)
             history.append((step, acc))
             if step < cfg.steps and report is not None and report(step, acc):
                 pruned = True
