@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/hynas search --space default --target ort-cpu --budget 20 --time-budget 12m --run-dir runs/demo
+	$(BIN)/hynas search --space default --target ort-cpu --budget 20 --train-steps 150 --screen 3 --time-budget 10m --run-dir runs/demo
 	$(BIN)/hynas plot runs/demo
 	$(BIN)/hynas export runs/demo --pick knee --out runs/demo/model.py
 
