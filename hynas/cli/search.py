@@ -42,6 +42,10 @@ def search_cmd(
                                "behind at a rung (successive halving on the non-dominated rank)"),
     heartbeat: int = typer.Option(0, help="seconds between trial heartbeats (RDB/journal storage): trials of a "
                                   "dead host are failed after 4 missed beats"),
+    trial_timeout: str = typer.Option("", help="per-candidate wall-clock cap, e.g. 5m: a candidate that hangs is "
+                                      "killed and recorded as failed (runs each candidate in a child process)"),
+    trial_memory: int = typer.Option(0, help="per-candidate memory cap in MB: a candidate that exceeds it is "
+                                     "recorded as failed (runs each candidate in a child process)"),
 ) -> None:
     """Multi-objective search (accuracy vs latency) within a budget; resumable."""
     from hynas.search import SearchConfig, run_search
@@ -54,7 +58,8 @@ def search_cmd(
                        objectives=objectives, dataset=dataset, proxy=proxy, train_steps=train_steps,
                        measure=not predict, constraints=tuple(constraint), backend=backend, workers=workers,
                        ray_address=ray_address or None, table=table or None, screen=screen, prune=prune,
-                       heartbeat_s=heartbeat or None)
+                       heartbeat_s=heartbeat or None, trial_timeout_s=parse_duration(trial_timeout),
+                       trial_memory_mb=trial_memory or None)
     _check_names(cfg)
     with _Progress(budget) as bar:
         summary = run_search(cfg, progress=bar.update)
@@ -79,13 +84,14 @@ def _check_names(cfg: Any) -> None:
     BACKENDS.get(cfg.backend)
     if cfg.table is not None:
         return
-    from hynas.latency import TARGETS
-    from hynas.proxy.data import DATASETS
+    from hynas.latency import resolve_target
+    from hynas.proxy.data import DATASETS, load_dataset
     from hynas.space import load_space
 
-    TARGETS.get(cfg.target)
+    resolve_target(cfg.target)  # accepts NAME@bN batch variants
     if cfg.dataset not in DATASETS and not Path(cfg.dataset).exists():
         raise UserError(f"unknown dataset '{cfg.dataset}'. Known: {', '.join(DATASETS.names())}, or a path.")
+    load_dataset(cfg.dataset)  # a dataset that cannot load stops the search here, not in every candidate
     if cfg.proxy != "train":
         from hynas.proxy.zero_cost import ZERO_COST
 
