@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -145,6 +146,7 @@ class Search:
         self.done = sum(_is_evaluated(t) for t in trials)
         self.in_flight: dict[str, Any] = {}  # key -> its RUNNING optuna Trial
         self.skips = 0
+        self.rejections: Counter[str] = Counter()  # rule -> rejected draws, to explain an exhausted space
         self.start = time.monotonic()
         self.stop_requested = False
 
@@ -157,8 +159,9 @@ class Search:
         if self.stop_requested:
             return "stopped by the user (SIGINT) after the current trial"
         if self.skips >= MAX_CONSECUTIVE_SKIPS:
+            top = ", ".join(f"{rule} ({n}×)" for rule, n in self.rejections.most_common(3))
             return (f"{self.skips} draws in a row were duplicates or rejected by rules: "
-                    "the space is exhausted or too constrained")
+                    "the space is exhausted or too constrained" + (f"; most rejected by: {top}" if top else ""))
         return None
 
     def can_start(self) -> bool:
@@ -211,6 +214,7 @@ class Search:
         self.study.tell(trial, state=TrialState.PRUNED)
         if attr == "rejected":
             self.summary.rejected += 1
+            self.rejections[str(value).split(":")[0].strip()] += 1
         elif attr == "duplicate_of":
             self.summary.duplicates += 1
         else:
@@ -314,6 +318,11 @@ def run_search(cfg: SearchConfig, progress: Callable[[dict[str, Any]], None] | N
     from hynas.search.samplers import make_sampler
 
     problem, space_text = make_problem(cfg)
+    space = getattr(problem, "space", None) or getattr(getattr(problem, "inner", None), "space", None)
+    if space is not None:
+        from hynas.search.evaluate import preflight
+
+        preflight(space)  # an infeasible space is refused before a run directory is written
     meta = prepare(cfg, space_text, _fingerprint(cfg.target))
     study = open_study(meta, make_sampler(cfg.sampler, cfg.seed, len(cfg.objectives)), create=True)
     summary = SearchSummary(run_dir=cfg.run_dir, recovered=recover_interrupted(study))

@@ -65,11 +65,20 @@ def prepare(cfg: SearchConfig, space_text: str, fingerprint: dict[str, Any] | No
         old["config"]["time_budget_s"] = cfg.time_budget_s
         for k in ("backend", "workers", "ray_address", "heartbeat_s", "sampler"):  # how, not what, is searched
             old["config"][k] = getattr(cfg, k)
-        meta_path.write_text(json.dumps(old, indent=2))
+        _write_atomic(meta_path, json.dumps(old, indent=2))
         return old
     rd.mkdir(parents=True, exist_ok=True)
-    meta_path.write_text(json.dumps(meta, indent=2))
+    _write_atomic(meta_path, json.dumps(meta, indent=2))
     return meta
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so another process never reads a half-written run.json."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def read_meta(run_dir: str | Path) -> dict[str, Any]:

@@ -54,9 +54,12 @@ def test_preflight_refuses_before_a_search_starts(tmp_path: Path) -> None:
     preflight(load_space("default"), tries=50)  # a feasible space passes
 
 
-def _search_infeasible(tmp_path: Path) -> tuple[Any, list[str]]:
-    from hynas.search import SearchConfig, run_search
+def _search_infeasible(tmp_path: Path, monkeypatch: Any) -> tuple[Any, list[str]]:
+    """The engine's own bound on rejected draws (the up-front preflight switched off to reach it)."""
+    from hynas.search import SearchConfig, evaluate, run_search
     from hynas.search.rundir import open_study, read_meta
+
+    monkeypatch.setattr(evaluate, "preflight", lambda space: None)
 
     cfg = SearchConfig(space=str(_space(tmp_path, _tiny_params)), run_dir=str(tmp_path / "run"), budget=3,
                        sampler="random", target="torch-cpu", train_steps=1)
@@ -70,30 +73,38 @@ def test_search_stops_after_a_bounded_number_of_rejections(tmp_path: Path, monke
     from hynas.search import engine
 
     monkeypatch.setattr(engine, "MAX_CONSECUTIVE_SKIPS", 12)
-    _check_stopped(tmp_path, 12)
+    _check_stopped(tmp_path, 12, monkeypatch)
+
+
+def test_search_refuses_an_infeasible_space_before_writing_a_run(tmp_path: Path) -> None:
+    from hynas.search import SearchConfig, run_search
+    from hynas.space import InfeasibleSpace
+
+    cfg = SearchConfig(space=str(_space(tmp_path, _tiny_params)), run_dir=str(tmp_path / "run"), budget=3,
+                       sampler="random", target="torch-cpu", train_steps=1)
+    with pytest.raises(InfeasibleSpace, match="max_params"):
+        run_search(cfg)
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow
-def test_search_stops_after_max_consecutive_skips(tmp_path: Path) -> None:
+def test_search_stops_after_max_consecutive_skips(tmp_path: Path, monkeypatch: Any) -> None:
     from hynas.search.engine import MAX_CONSECUTIVE_SKIPS
 
-    _check_stopped(tmp_path, MAX_CONSECUTIVE_SKIPS)
+    _check_stopped(tmp_path, MAX_CONSECUTIVE_SKIPS, monkeypatch)
 
 
-def _check_stopped(tmp_path: Path, bound: int) -> None:
-    summary, reasons = _search_infeasible(tmp_path)
+def _check_stopped(tmp_path: Path, bound: int, monkeypatch: Any) -> None:
+    summary, reasons = _search_infeasible(tmp_path, monkeypatch)
     assert summary.evaluated == 0 and summary.rejected == bound
     assert "in a row" in summary.stop_reason and "too constrained" in summary.stop_reason
     assert len(reasons) == bound and all(r.startswith(("max_params", "asymmetric")) for r in reasons)
     assert sum(r.startswith("max_params") for r in reasons) > bound // 2
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(reason="engine.Search.stop_reason does not yet say which rule rejected most draws "
-                          "(owned by the search helper; see docs/RELIABILITY.md)", strict=False)
 def test_search_stop_reason_names_the_rule(tmp_path: Path, monkeypatch: Any) -> None:
     from hynas.search import engine
 
     monkeypatch.setattr(engine, "MAX_CONSECUTIVE_SKIPS", 12)
-    summary, _ = _search_infeasible(tmp_path)
-    assert "max_params" in summary.stop_reason
+    summary, _ = _search_infeasible(tmp_path, monkeypatch)
+    assert "most rejected by: max_params" in summary.stop_reason
