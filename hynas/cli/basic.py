@@ -72,7 +72,7 @@ def info_cmd(arch: str = typer.Argument(..., help="arch JSON file, or a fixed-ar
 
 
 @app.command("list")
-def list_cmd(what: str = typer.Argument("blocks", help="blocks | targets | proxies | datasets | samplers")) -> None:
+def list_cmd(what: str = typer.Argument("blocks", help="blocks | targets | proxies | datasets | samplers | backends")) -> None:
     """List what is registered."""
     from hynas.registry import Registry
 
@@ -114,4 +114,9 @@ def _registries() -> dict:
         from hynas.search.samplers import SAMPLERS
         return SAMPLERS
 
-    return {"blocks": blocks, "targets": targets, "proxies": proxies, "datasets": datasets, "samplers": samplers}
+    def backends():
+        from hynas.search.engine import BACKENDS
+        return BACKENDS
+
+    return {"blocks": blocks, "targets": targets, "proxies": proxies, "datasets": datasets, "samplers": samplers,
+            "backends": backends}
