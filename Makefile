@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/hynas search --space default --target ort-cpu --budget 20 --train-steps 150 --screen 3 --time-budget 10m --run-dir runs/demo
-	$(BIN)/hynas plot runs/demo
+	$(BIN)/hynas search --space default --target ort-cpu --budget 20 --train-steps 100 --screen 3 --time-budget 8m --run-dir runs/demo
+	$(BIN)/hynas plot runs/demo --landmarks nextvit_s,caformer_s18,lowformer_b0
 	$(BIN)/hynas export runs/demo --pick knee --out runs/demo/model.py
 
 test: $(STAMP)
