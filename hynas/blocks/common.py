@@ -115,6 +115,14 @@ class ConvMlp(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
+def fused_mhsa(t: torch.Tensor, qkv: nn.Module, proj: nn.Module, heads: int, head_dim: int) -> torch.Tensor:
+    """Multi-head self-attention over tokens (B, N, C): one fused q/k/v projection, SDPA, output projection."""
+    b, n, _ = t.shape
+    q, k, v = qkv(t).reshape(b, n, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
+    y = F.scaled_dot_product_attention(q, k, v)
+    return proj(y.transpose(1, 2).reshape(b, n, heads * head_dim))
+
+
 def heads_for(dim: int, head_dim: int) -> int:
     """Number of attention heads for a width and a head size (at least one)."""
     return max(1, dim // head_dim)

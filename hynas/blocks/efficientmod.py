@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from hynas.blocks.base import register_block
-from hynas.blocks.common import ChannelProj, down, proj_macs
+from hynas.blocks.common import ChannelProj, down, fused_mhsa, proj_macs
 from hynas.space.catalog import bool_knob, choice_knob, int_knob
 
 PAPER = "EfficientMod (Ma et al. 2024, Efficient Modulation for Vision Networks), github.com/ma-xu/EfficientMod"
@@ -94,9 +93,7 @@ class EfficientModAttnBlock(nn.Module):
         x = self.inp(x)
         b, c, h, w = x.shape
         t = x.flatten(2).transpose(1, 2)
-        q, k, v = self.qkv(self.norm1(t)).reshape(b, h * w, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, h * w, -1)
-        t = t + self.proj(y)
+        t = t + fused_mhsa(self.norm1(t), self.qkv, self.proj, self.heads, self.head_dim)
         t = t + self.fc2(self.act(self.fc1(self.norm2(t))))
         return t.transpose(1, 2).reshape(b, c, h, w)
 

@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hynas.blocks.base import register_block
-from hynas.blocks.common import ChannelProj, StarReLU, heads_for, proj_macs
+from hynas.blocks.common import ChannelProj, StarReLU, fused_mhsa, heads_for, proj_macs
 from hynas.space.catalog import bool_knob, choice_knob, float_knob, int_knob
 
 PAPER = "MetaFormer Baselines for Vision (Yu et al. 2022), github.com/sail-sg/metaformer"
@@ -67,10 +67,8 @@ class MetaAttention(nn.Module):
         self.proj = nn.Linear(self.heads * head_dim, dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, h, w, _ = x.shape
-        q, k, v = self.qkv(x).reshape(b, h * w, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(y.transpose(1, 2).reshape(b, h, w, self.heads * self.head_dim))
+        b, h, w, c = x.shape
+        return fused_mhsa(x.reshape(b, h * w, c), self.qkv, self.proj, self.heads, self.head_dim).reshape(b, h, w, -1)
 
 
 class PoolMixer(nn.Module):

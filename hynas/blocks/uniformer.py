@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from hynas.blocks.base import register_block
-from hynas.blocks.common import ChannelProj, proj_macs
+from hynas.blocks.common import ChannelProj, fused_mhsa, proj_macs
 from hynas.space.catalog import bool_knob, choice_knob, int_knob
 
 PAPER = ("UniFormer (Li et al. 2022, Unifying Convolution and Self-attention for Visual Recognition), "
@@ -102,9 +101,7 @@ class UniFormerGlobalBlock(nn.Module):
         x = self.pos(self.inp(x))
         b, c, h, w = x.shape
         t = x.flatten(2).transpose(1, 2)
-        q, k, v = self.qkv(self.norm1(t)).reshape(b, h * w, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, h * w, -1)
-        t = t + self.proj(y)
+        t = t + fused_mhsa(self.norm1(t), self.qkv, self.proj, self.heads, self.head_dim)
         t = t + self.fc2(self.act(self.fc1(self.norm2(t))))
         return t.transpose(1, 2).reshape(b, c, h, w)
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from hynas.blocks.base import register_block
-from hynas.blocks.common import ACT_KNOB, ChannelProj, down, heads_for, make_act, proj_macs
+from hynas.blocks.common import ACT_KNOB, ChannelProj, down, fused_mhsa, heads_for, make_act, proj_macs
 from hynas.space.catalog import bool_knob, choice_knob, int_knob
 
 
@@ -23,10 +22,7 @@ class Attention(nn.Module):
         self.proj = nn.Linear(inner, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, _ = x.shape
-        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(y.transpose(1, 2).reshape(b, n, self.heads * self.head_dim))
+        return fused_mhsa(x, self.qkv, self.proj, self.heads, self.head_dim)
 
 
 def attention_macs(dim: int, head_dim: int, n: int) -> int:
