@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hynas.blocks.base import register_block
-from hynas.blocks.common import ACT_KNOB, ChannelProj, conv_macs, down, make_act, proj_macs
+from hynas.blocks.common import ACT_KNOB, ChannelProj, conv_macs, down, heads_for, make_act, proj_macs
 from hynas.blocks.cvt import KEEP_KNOB, keep_index, kept_tokens, pick_tokens, put_tokens
 from hynas.space.catalog import bool_knob, choice_knob, float_knob, int_knob
 
@@ -77,7 +77,7 @@ class GatedPositionalAttention(nn.Module):
 
     def __init__(self, dim: int, head_dim: int, qkv_bias: bool, locality_strength: float) -> None:
         super().__init__()
-        self.heads = max(1, dim // head_dim)
+        self.heads = heads_for(dim, head_dim)
         self.head_dim = dim // self.heads
         inner = self.heads * self.head_dim
         self.qk = nn.Linear(dim, 2 * inner, bias=qkv_bias)
@@ -165,7 +165,7 @@ class GPSABlock(nn.Module):
              keep_ratio: float = 1.0, **_: object) -> int:
         n, c = down(h, stride) * down(w, stride), out_ch
         nq = kept_tokens(n, keep_ratio)
-        heads = max(1, c // head_dim)
+        heads = heads_for(c, head_dim)
         inner = heads * (c // heads)
         m = proj_macs(in_ch, out_ch, stride, h, w) + (nq + 2 * n) * c * inner + nq * inner * c  # q, k, v, out
         m += 2 * nq * n * inner + n * n * 3 * heads  # q @ k^T, attn @ v, positional scores
@@ -190,7 +190,7 @@ class ConViTMHSABlock(nn.Module):
         super().__init__()
         self.cls_in_ch = in_ch
         self.keep_ratio = keep_ratio
-        self.heads = max(1, out_ch // head_dim)
+        self.heads = heads_for(out_ch, head_dim)
         self.head_dim = out_ch // self.heads
         inner = self.heads * self.head_dim
         self.inp = ChannelProj(in_ch, out_ch, stride)
@@ -238,7 +238,7 @@ class ConViTMHSABlock(nn.Module):
         n, c = down(h, stride) * down(w, stride), out_ch
         nq = kept_tokens(n, keep_ratio) + 1  # the class token is always kept
         n += 1
-        heads = max(1, c // head_dim)
+        heads = heads_for(c, head_dim)
         inner = heads * (c // heads)
         m = proj_macs(in_ch, out_ch, stride, h, w) + (in_ch * out_ch if in_ch != out_ch else 0)
         m += (2 * nq + 2 * n) * c * inner + 2 * nq * n * inner  # q, out; k, v; q @ k^T, attn @ v

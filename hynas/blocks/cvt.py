@@ -19,7 +19,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hynas.blocks.base import register_block
-from hynas.blocks.common import ACT_KNOB, ChannelProj, LayerNorm2d, conv_macs, down, make_act, proj_macs
+from hynas.blocks.common import (ACT_KNOB, ChannelProj, LayerNorm2d, conv_macs, down, heads_for, make_act,
+                                 proj_macs)
 from hynas.space.catalog import Knob, bool_knob, choice_knob, float_knob, int_knob
 
 CVT_PAPER = "CvT (Wu et al. 2021), github.com/leoxiaobin/CvT lib/models/cls_cvt.py"
@@ -119,7 +120,7 @@ class ConvProjAttention(nn.Module):
 
     def __init__(self, dim: int, head_dim: int, kv_stride: int, qkv_bias: bool) -> None:
         super().__init__()
-        self.heads = max(1, dim // head_dim)
+        self.heads = heads_for(dim, head_dim)
         self.head_dim = dim // self.heads
         inner = self.heads * self.head_dim
         self.scale = dim ** -0.5
@@ -203,7 +204,7 @@ class CvTBlock(nn.Module):
         m = proj_macs(in_ch, out_ch, stride, h, w)
         h, w = down(h, stride), down(w, stride)
         c, n, n_kv = out_ch, h * w, down(h, kv_stride) * down(w, kv_stride)
-        heads = max(1, c // head_dim)
+        heads = heads_for(c, head_dim)
         inner = heads * (c // heads)
         t = 1 if cls_token else 0
         nq = kept_tokens(n, keep_ratio) + t  # tokens that are queries and get the MLP

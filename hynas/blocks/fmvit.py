@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hynas.blocks.base import register_block
-from hynas.blocks.common import ChannelProj, down, make_act, proj_macs
+from hynas.blocks.common import ChannelProj, down, heads_for, make_act, proj_macs
 from hynas.blocks.reparam import RepGroupConv1x1
 from hynas.space.catalog import choice_knob, int_knob
 
@@ -63,7 +63,7 @@ class GroupConvMixer(nn.Module):
 
     def __init__(self, dim: int, head_dim: int) -> None:
         super().__init__()
-        groups = max(1, dim // head_dim) if dim % max(1, dim // head_dim) == 0 else 1
+        groups = heads_for(dim, head_dim) if dim % heads_for(dim, head_dim) == 0 else 1
         self.conv = nn.Conv2d(dim, dim, 3, 1, 1, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(dim)
         self.act = nn.ReLU()
@@ -74,7 +74,7 @@ class GroupConvMixer(nn.Module):
 
 
 def mixer_macs(dim: int, head_dim: int, n: int) -> int:
-    groups = max(1, dim // head_dim) if dim % max(1, dim // head_dim) == 0 else 1
+    groups = heads_for(dim, head_dim) if dim % heads_for(dim, head_dim) == 0 else 1
     return 9 * (dim // groups) * dim * n + dim * dim * n
 
 
@@ -83,7 +83,7 @@ class LightAttention(nn.Module):
 
     def __init__(self, dim: int, head_dim: int, pool: int) -> None:
         super().__init__()
-        self.heads = max(1, dim // head_dim)
+        self.heads = heads_for(dim, head_dim)
         self.head_dim = dim // self.heads
         inner = self.heads * self.head_dim
         self.pool = nn.AvgPool2d(pool, pool, ceil_mode=True, count_include_pad=False) if pool > 1 else nn.Identity()
@@ -100,7 +100,7 @@ class LightAttention(nn.Module):
 
 
 def light_attention_macs(dim: int, head_dim: int, h: int, w: int, pool: int) -> int:
-    heads = max(1, dim // head_dim)
+    heads = heads_for(dim, head_dim)
     inner = heads * (dim // heads)
     n, m = h * w, down(h, pool) * down(w, pool)
     return n * dim * inner + m * dim * inner + 2 * n * m * inner + n * inner * dim

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 
 from hynas.blocks.base import register_block
-from hynas.blocks.common import ChannelProj, fused_mhsa, proj_macs
+from hynas.blocks.common import ChannelProj, fused_mhsa, heads_for, proj_macs
 from hynas.space.catalog import bool_knob, choice_knob, int_knob
 
 PAPER = ("UniFormer (Li et al. 2022, Unifying Convolution and Self-attention for Visual Recognition), "
@@ -71,7 +71,7 @@ class UniFormerLocalBlock(nn.Module):
 
 def uniformer_heads(dim: int, head_dim: int) -> tuple[int, int]:
     """(heads, head width): dim // head_dim heads (at least one), each dim // heads wide."""
-    heads = max(1, dim // head_dim)
+    heads = heads_for(dim, head_dim)
     return heads, dim // heads
 
 
