@@ -34,10 +34,14 @@ def time_module(
 
     The reference time tells whether the machine ran slow during this measurement, so the
     latency can be rescaled to the machine's nominal speed (``hynas.latency.reference``).
+    The model is timed as deployed: re-parameterisable branches fused first
+    (``hynas.blocks.reparam.fuse_for_inference``), as ``hynas export`` users run it.
     """
+    from hynas.blocks.reparam import fuse_for_inference
     from hynas.latency.reference import reference_run
 
-    return time_callable(target.prepare(model.eval(), shape), policy, target.clock, reference_run(target))
+    model = fuse_for_inference(model)
+    return time_callable(target.prepare(model, shape), policy, target.clock, reference_run(target))
 
 
 def _result(t: Timing, target: Target, resolution: int) -> LatencyResult:
