@@ -144,7 +144,7 @@ def shrink(arch: Arch, divisor: int) -> Arch:
 
 
 def shipped_archs(per_space: int, seed: int = 0, divisor: int = 1) -> dict[str, list[tuple[str, Arch]]]:
-    """``per_space`` random feasible archs from every shipped space, and every reference model.
+    """``per_space`` distinct random feasible archs from every shipped space, and every reference model.
 
     With ``divisor`` > 1 every arch is shrunk (``shrink``) to keep quick checks quick.
     """
@@ -157,8 +157,12 @@ def shipped_archs(per_space: int, seed: int = 0, divisor: int = 1) -> dict[str, 
     out: dict[str, list[tuple[str, Arch]]] = {}
     for name, path in shipped_spaces().items():
         sp = load_space(path)
-        rng = random.Random(seed)
-        out[name] = [(f"{name}_{i}", sample(sp, rng, limits_check(sp))) for i in range(per_space)]
+        rng, check, seen = random.Random(seed), limits_check(sp), {}
+        for _ in range(20 * per_space):  # distinct archs; a small space yields all it has
+            if len(seen) == per_space:
+                break
+            seen.setdefault(sample(sp, rng, check), None)
+        out[name] = [(f"{name}_{i}", a) for i, a in enumerate(seen)]
     out["reference"] = [(p.stem, fixed_arch(load_space(p))) for p in reference_files()]
     if divisor > 1:
         out = {k: [(n, shrink(a, divisor)) for n, a in v] for k, v in out.items()}
