@@ -40,9 +40,27 @@ def timed(fn) -> tuple[float, float]:
     return float(value), round(time.perf_counter() - t0, 3)
 
 
-def score_arch(arch, data, args: argparse.Namespace) -> dict:
+def reused_trainings(path: str | None) -> dict[str, dict]:
+    """hash -> training columns of an earlier result (its ``reference`` renamed ``train<its steps>``).
+
+    Training is deterministic (same arch, seed, recipe -> same accuracy), so an earlier run's
+    trainings of the same archs are reused instead of paid for again; their seconds come along.
+    """
+    if not path:
+        return {}
+    res = json.loads(Path(path).read_text())
+    steps = res.get("ref_steps") or int(res["command"].split("--ref-steps")[1].split()[0])
+    out = {}
+    for r in res["rows"]:
+        cols = {k: v for k, v in r.items() if k.startswith("train")}
+        cols[f"train{steps}"], cols[f"train{steps}_s"] = r["reference"], r["reference_s"]
+        out[r["hash"]] = cols
+    return out
+
+
+def score_arch(arch, data, args: argparse.Namespace, reused: dict | None = None) -> dict:
     """Zero-cost proxies, short trainings (full and half resolution), then the reference training."""
-    row: dict = {"arch": arch.to_dict(), "hash": arch.hash}
+    row: dict = {"arch": arch.to_dict(), "hash": arch.hash, **(reused or {})}
     model = fresh_model(arch, data, args.seed)
     for name in ZERO_COST.names():
         row[name], row[f"{name}_s"] = timed(lambda n=name: score(n, model, data, batch_size=args.zc_batch,
@@ -51,6 +69,8 @@ def score_arch(arch, data, args: argparse.Namespace) -> dict:
     runs += [(f"train{s}_r16", TrainConfig(steps=s, seed=args.seed, resolution=16)) for s in args.short_steps_r16]
     runs.append(("reference", TrainConfig(steps=args.ref_steps, seed=args.seed)))
     for key, cfg in runs:
+        if key in row:
+            continue
         res = train_proxy(fresh_model(arch, data, args.seed), data, config=cfg)
         row[key], row[f"{key}_s"] = res.val_accuracy, round(res.seconds, 3)
     return row
@@ -90,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shard", default="0/1")
     ap.add_argument("--out", default="benchmarks/results/proxy_hybrid.json")
     ap.add_argument("--merge", nargs="*")
+    ap.add_argument("--reuse", help="an earlier result JSON whose trainings of the same archs are copied")
     args = ap.parse_args(argv)
     if args.merge:
         parts = [json.loads(Path(f).read_text()) for f in args.merge]
@@ -103,11 +124,16 @@ def main(argv: list[str] | None = None) -> int:
     archs = [sample(space, rng) for _ in range(args.n)]
     i, k = (int(v) for v in args.shard.split("/"))
     meta = {"command": "python " + " ".join(sys.argv), "machine": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "threads": 1, "space": args.space, "data": data.describe()}
-    rows: list[dict] = []
+            "cpus": os.cpu_count(), "threads": 1, "space": args.space, "data": data.describe(),
+            "ref_steps": args.ref_steps, "zc_batch": args.zc_batch}
+    out, reused = Path(args.out), reused_trainings(args.reuse)
+    rows: list[dict] = json.loads(out.read_text())["rows"] if out.is_file() else []  # resume
+    done = {r["hash"] for r in rows}
     for arch in archs[i::k]:
-        rows.append(score_arch(arch, data, args))
-        write(Path(args.out), rows, meta)
+        if arch.hash in done:
+            continue
+        rows.append(score_arch(arch, data, args, reused.get(arch.hash)))
+        write(out, rows, {**meta, "loadavg_at_write": Path("/proc/loadavg").read_text().split()[:3]})
         print(len(rows), {kk: v for kk, v in rows[-1].items() if kk not in ("arch",)}, flush=True)
     return 0
 

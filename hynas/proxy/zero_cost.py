@@ -15,9 +15,10 @@ Definitions follow the papers and their official code:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -110,24 +111,32 @@ def synflow(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return math.log(total) if total > 0 else float("-inf")
 
 
+def _jacob_score(jac: torch.Tensor) -> float:
+    """-sum(log(v + k) + 1/(v + k)) over the eigenvalues v of the per-sample Jacobian correlation."""
+    corr = np.nan_to_num(np.corrcoef(jac.reshape(len(jac), -1).numpy().astype(np.float64)), nan=0.0)
+    v = np.abs(np.linalg.eigvalsh(corr))  # symmetric PSD: eigvalsh; |.| guards round-off below zero
+    k = 1e-5
+    return float(-np.sum(np.log(v + k) + 1.0 / (v + k)))
+
+
 @ZERO_COST.decorator("jacob_cov")
 def jacob_cov(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Mellor et al. v1: -sum(log(v + k) + 1/(v + k)) over eigenvalues v of the Jacobian correlation."""
+    """Mellor et al. v1: -sum(log(v + k) + 1/(v + k)) over eigenvalues v of the Jacobian correlation.
+
+    The Jacobian is d(sum of logits)/d(input) per sample, train-mode BatchNorm, as in
+    zero-cost-nas (whose NB201 figure 0.73 this reproduces).
+    """
     model.train()
     x = x.clone().requires_grad_(True)
     out = model(x)
     out.backward(torch.ones_like(out))
-    jac = x.grad.reshape(len(x), -1).numpy().astype(np.float64)
-    corr = np.nan_to_num(np.corrcoef(jac), nan=0.0)
-    v = np.linalg.eigvalsh(corr)
-    k = 1e-5
-    return float(-np.sum(np.log(np.abs(v) + k) + 1.0 / (np.abs(v) + k)))
+    return _jacob_score(x.grad)
 
 
-@ZERO_COST.decorator("naswot")
-def naswot(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """log|det K|, K[i,j] = number of ReLU-like units on which inputs i and j agree (on/off)."""
-    n = len(x)
+@contextlib.contextmanager
+def _hamming_kernel(model: nn.Module, n: int) -> Iterator[torch.Tensor]:
+    """Accumulates K[i,j] = number of ReLU-like units on which inputs i and j agree (both on or both off)
+    over every forward inside the block; the code is the sign of each unit's input (pre-activation)."""
     kernel = torch.zeros(n, n, dtype=torch.float64)
 
     def hook(_m: nn.Module, inp: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
@@ -136,13 +145,34 @@ def naswot(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, _ACTIVATIONS)]
     try:
-        model.train()
-        with torch.no_grad():
-            model(x)
+        yield kernel
     finally:
         for h in handles:
             h.remove()
+
+
+def _logdet(kernel: torch.Tensor) -> float:
     return float(torch.linalg.slogdet(kernel)[1])
+
+
+@ZERO_COST.decorator("naswot")
+def naswot(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """log|det K|, K[i,j] = number of ReLU-like units on which inputs i and j agree (on/off)."""
+    model.train()
+    with _hamming_kernel(model, len(x)) as kernel, torch.no_grad():
+        model(x)
+    return _logdet(kernel)
+
+
+def activation_scores(model: nn.Module, x: torch.Tensor) -> dict[str, float]:
+    """naswot and jacob_cov from ONE forward + backward (the NASWOT authors' script scores both
+    from the same pass); equal to calling each proxy alone, at about half the cost."""
+    model.train()
+    x = x.clone().requires_grad_(True)
+    with _hamming_kernel(model, len(x)) as kernel:
+        out = model(x)
+    out.backward(torch.ones_like(out))
+    return {"naswot": _logdet(kernel), "jacob_cov": _jacob_score(x.grad)}
 
 
 @ZERO_COST.decorator("params")
