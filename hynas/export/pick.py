@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hynas.errors import UserError
-from hynas.results.pareto import knee_index, pareto_mask
+from hynas.results.pareto import knee_index
 from hynas.results.trials import Run, TrialRecord
 
 PICKS = ("knee", "fastest", "most-accurate", "trial:N")
@@ -22,8 +22,10 @@ def pick_trial(run: Run, pick: str) -> TrialRecord:
             if t.number == n:
                 return t
         raise UserError(f"--pick '{pick}': no completed trial {n} in {run.path}.",)
-    pts = [[t.values[o] for o in run.objectives] for t in done]
-    front = [t for t, m in zip(done, pareto_mask(pts, run.directions)) if m]
+    front = run.front(done)
+    if not front:
+        raise UserError(f"{run.path}: every completed trial violates the run's constraints "
+                        f"({', '.join(run.meta['config'].get('constraints', []))}); pick one with --pick trial:N.")
     if pick == "fastest":
         key = "latency_ms" if "latency_ms" in run.objectives else run.objectives[1]
         return min(front, key=lambda t: (t.values[key], -t.values["accuracy"]))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hynas.results.landmarks import Landmark
-from hynas.results.pareto import hypervolume, pareto_mask, reference_point
+from hynas.results.pareto import hypervolume, reference_point
 from hynas.results.trials import Run, TrialRecord
 
 X_AXES = ("latency_ms", "params_m", "macs_m")
@@ -24,13 +24,20 @@ FRONT, DOMINATED, LANDMARK = "#d1495b", "#9aa5b1", "#2e4057"
 MARKERS = "s^Dvp*hX<>"
 
 
+KIND_STYLE = {  # how each kind of trial is drawn: (legend label, colour, matplotlib marker, filled)
+    "dominated": ("dominated trial", DOMINATED, "o", True),
+    "infeasible": ("violates a constraint (not in the front)", "#e07a1f", "X", True),
+    "pruned": ("pruned at a rung (accuracy when stopped)", "#6c757d", "o", False),
+}
+
+
 @dataclass
 class PlotData:
-    """Everything the renderers draw: one point per completed trial, landmarks, hypervolume."""
+    """Everything the renderers draw: one point per completed or rung-pruned trial, landmarks, hypervolume."""
 
     title: str
-    metrics: list[dict[str, float]]  # per trial: accuracy, latency_ms, params_m, macs_g
-    on_front: list[bool]  # Pareto-optimal for the run's own objectives
+    metrics: list[dict[str, float]]  # per trial: accuracy, latency_ms, params_m, macs_m
+    kinds: list[str]  # per trial: front | dominated | infeasible | pruned
     numbers: list[int]
     hover: list[str]
     hv_by_trial: list[tuple[int, float]]
@@ -39,45 +46,85 @@ class PlotData:
     landmarks: list[Landmark] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def on_front(self) -> list[bool]:
+        """Pareto-optimal among the feasible completed trials, for the run's own objectives."""
+        return [k == "front" for k in self.kinds]
+
     def xs(self, name: str, idx: list[int]) -> list[float]:
         return [self.metrics[i][name] for i in idx]
 
+    def of(self, kind: str) -> list[int]:
+        return [i for i, k in enumerate(self.kinds) if k == kind]
+
 
 def trial_metrics(t: TrialRecord) -> dict[str, float]:
-    """A trial's four plotted numbers, from its objective values or its recorded attributes."""
+    """A trial's four plotted numbers, from its objective values or its recorded attributes.
+
+    A rung-pruned trial has no objective values: its accuracy is the one it stopped at, its
+    size comes from the arch, its latency is unknown (NaN: not drawn on the latency axis).
+    """
     a = t.attrs
-    base = {"params_m": a.get("params", float("nan")) / 1e6, "macs_m": a.get("macs", float("nan")) / 1e6,
-            "latency_ms": a.get("latency", {}).get("median_ms", float("nan")), "accuracy": float("nan")}
+    base = {"params_m": a.get("params", math.nan) / 1e6, "macs_m": a.get("macs", math.nan) / 1e6,
+            "latency_ms": a.get("latency", {}).get("median_ms", math.nan), "accuracy": math.nan}
+    if t.kind == "pruned" and t.arch is not None:
+        from hynas.cost import analytic_macs, params_fast
+
+        base.update(accuracy=float(a.get("pruned_accuracy", math.nan)), params_m=params_fast(t.arch) / 1e6,
+                    macs_m=float(a.get("rung_cost_macs") or analytic_macs(t.arch)) / 1e6)
     base.update({k: float(v) for k, v in t.values.items()})
+    if "macs_g" in t.values:
+        base["macs_m"] = float(t.values["macs_g"]) * 1e3
     return base
 
 
 def hover_text(t: TrialRecord, m: dict[str, float]) -> str:
     a = t.attrs
-    return (f"trial {t.number}<br>{html.escape(t.arch.summary() if t.arch else '')}<br>"
-            f"accuracy {m['accuracy']:.4f} · latency {m['latency_ms']:.3f} ms ({a.get('latency_method', 'measured')})"
+    lat = "not recorded" if math.isnan(m["latency_ms"]) else (
+        f"{m['latency_ms']:.3f} ms ({a.get('latency_method', 'measured')})")
+    return (f"trial {t.number} · {html.escape(t.outcome())}<br>{html.escape(t.arch.summary() if t.arch else '')}<br>"
+            f"accuracy {m['accuracy']:.4f} · latency {lat}"
             f"<br>params {m['params_m']:.3f} M · MACs {m['macs_m']:.1f} M")
 
 
 def plot_data(run: Run, landmarks: list[Landmark] | None = None) -> PlotData:
-    trials = run.complete()
-    pts = [[t.values[o] for o in run.objectives] for t in trials]
-    mask = pareto_mask(pts, run.directions) if pts else []
+    done = run.complete()
+    front = {t.number for t in run.front()}
+    feasible = [t for t in done if t.feasible]
+    pts = [[t.values[o] for o in run.objectives] for t in feasible]
     ref = reference_point(pts, run.directions) if pts else []
-    hv = [(t.number, hypervolume(pts[: i + 1], run.directions, ref)) for i, t in enumerate(trials)]
+    hv = [(t.number, hypervolume(pts[: i + 1], run.directions, ref)) for i, t in enumerate(feasible)]
+    pruned = [t for t in run.trials if t.kind == "pruned" and "pruned_accuracy" in t.attrs and t.arch is not None]
+    trials = done + pruned
+    kinds = ["front" if t.number in front else "dominated" if t.kind == "complete" else t.kind for t in trials]
     metrics = [trial_metrics(t) for t in trials]
-    methods = sorted({t.attrs.get("latency_method", "measured") for t in trials}) or ["measured"]
+    methods = sorted({t.attrs.get("latency_method", "measured") for t in done}) or ["measured"]
     cfg = run.meta["config"]
-    title = f"{cfg['space']} on {cfg['target']}: {len(trials)} candidates, proxy {cfg['proxy']}"
+    title = f"{cfg['space']} on {cfg['target']}: {len(done)} candidates, proxy {cfg['proxy']}"
     if cfg["proxy"] == "train":
         title += f" ({cfg['train_steps']} steps on {cfg['dataset']})"
+    if cfg.get("constraints"):
+        title += "; constraints " + ", ".join(cfg["constraints"])
     notes = [f"{lm.label}: not drawn ({lm.skipped})" for lm in landmarks or [] if lm.skipped]
+    notes += _undrawn(run)
     for lm in landmarks or []:
         if "macs_g" in lm.values and "macs_m" not in lm.values:
             lm.values["macs_m"] = lm.values["macs_g"] * 1e3
-    return PlotData(title, metrics, [bool(m) for m in mask], [t.number for t in trials],
+    return PlotData(title, metrics, kinds, [t.number for t in trials],
                     [hover_text(t, m) for t, m in zip(trials, metrics)], hv, "/".join(methods), cfg["target"],
                     [lm for lm in landmarks or [] if not lm.skipped], notes)
+
+
+def _undrawn(run: Run) -> list[str]:
+    """One line counting the trials no axis can show (no accuracy, or no latency)."""
+    from collections import Counter
+
+    c = Counter(t.kind for t in run.trials)
+    parts = [f"{c['screened out']} screened out before training (cheap score only)" if c["screened out"] else "",
+             f"{c['pruned']} pruned at a rung (drawn on the params/MACs axes only: no latency recorded)"
+             if c["pruned"] else "", f"{c['failed']} failed" if c["failed"] else ""]
+    parts = [p for p in parts if p]
+    return ["Trials not on every axis: " + "; ".join(parts)] if parts else []
 
 
 def axis_label(name: str, pd: PlotData) -> str:
@@ -86,16 +133,19 @@ def axis_label(name: str, pd: PlotData) -> str:
     return LABELS.get(name, name)
 
 
-def _front_order(pd: PlotData, x: str) -> tuple[list[int], list[int]]:
-    """(dominated indices, front indices sorted by x) for one panel."""
-    dom = [i for i, f in enumerate(pd.on_front) if not f]
-    front = sorted((i for i, f in enumerate(pd.on_front) if f), key=lambda i: pd.metrics[i][x])
-    return dom, front
+def _front_order(pd: PlotData, x: str) -> list[int]:
+    """Front indices sorted by x, for one panel's line."""
+    return sorted(pd.of("front"), key=lambda i: pd.metrics[i][x])
 
 
 def _panel(ax: Any, pd: PlotData, x: str, main: bool) -> None:
-    dom, front = _front_order(pd, x)
-    ax.scatter(pd.xs(x, dom), pd.xs("accuracy", dom), s=24, c=DOMINATED, alpha=0.5, label="dominated trial")
+    front = _front_order(pd, x)
+    for kind, (label, color, marker, filled) in KIND_STYLE.items():
+        idx = [i for i in pd.of(kind) if not math.isnan(pd.metrics[i][x])]
+        if idx or (main and pd.of(kind)):
+            style = {"c": color, "alpha": 0.55} if filled else {"facecolors": "none", "edgecolors": color}
+            ax.scatter(pd.xs(x, idx), pd.xs("accuracy", idx), s=30, marker=marker, label=label if main else None,
+                       zorder=2, **style)
     ax.plot(pd.xs(x, front), pd.xs("accuracy", front), "-o", c=FRONT, ms=7, lw=1.5,
             label="Pareto front (accuracy vs latency)" if main else "Pareto-optimal trial", zorder=3)
     if main:
@@ -162,15 +212,22 @@ def render_png(pd: PlotData, path: Path) -> None:
 def _html_traces(pd: PlotData, x: str, row: int, col: int, first: bool) -> list[tuple[Any, int, int]]:
     import plotly.graph_objects as go
 
-    dom, front = _front_order(pd, x)
+    front = _front_order(pd, x)
+    symbols = {"o": "circle", "X": "x"}
 
-    def pts(idx: list[int], name: str, color: str, opacity: float, mode: str) -> Any:
+    def pts(idx: list[int], name: str, marker: dict, opacity: float, mode: str) -> Any:
+        idx = [i for i in idx if not math.isnan(pd.metrics[i][x])]
         return go.Scatter(x=pd.xs(x, idx), y=pd.xs("accuracy", idx), mode=mode, name=name, legendgroup=name,
-                          showlegend=first, marker={"color": color, "size": 9}, opacity=opacity,
+                          showlegend=first, marker=dict(size=9, **marker), opacity=opacity,
                           text=[pd.hover[i] for i in idx], hoverinfo="text")
 
-    out = [(pts(dom, "dominated trial", DOMINATED, 0.45, "markers"), row, col),
-           (pts(front, "Pareto front", FRONT, 1.0, "lines+markers"), row, col)]
+    out = []
+    for kind, (label, color, marker, filled) in KIND_STYLE.items():
+        if pd.of(kind):
+            sym = symbols.get(marker, "circle") + ("" if filled else "-open")
+            out.append((pts(pd.of(kind), label, {"color": color, "symbol": sym}, 0.6 if filled else 1.0, "markers"),
+                        row, col))
+    out.append((pts(front, "Pareto front (feasible trials)", {"color": FRONT}, 1.0, "lines+markers"), row, col))
     for lm in pd.landmarks:
         v = lm.values
         text = (f"<b>{html.escape(lm.label)}</b> (published hybrid, adapted)<br>"
@@ -221,6 +278,8 @@ def plot_run(run: Run, out_dir: Path | None = None, landmarks: list[Landmark] | 
     render_png(pd, paths[0])
     render_html(pd, paths[1])
     summary = {"front": [n for n, f in zip(pd.numbers, pd.on_front) if f],
+               "infeasible": [pd.numbers[i] for i in pd.of("infeasible")],
+               "pruned": [pd.numbers[i] for i in pd.of("pruned")],
                "hypervolume": pd.hv_by_trial[-1][1] if pd.hv_by_trial else 0.0,
                "landmarks": [{"name": lm.name, "label": lm.label, "divisor": lm.divisor, **lm.values}
                              for lm in pd.landmarks], "notes": pd.notes}

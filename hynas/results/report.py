@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from hynas.results.landmarks import Landmark
-from hynas.results.pareto import pareto_mask
 from hynas.results.trials import Run, TrialRecord
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
@@ -24,11 +23,12 @@ text-align:left}th{background:#f2f2f2}img{max-width:100%}pre{background:#f6f8fa;
 font-size:12px}code{background:#f6f8fa}h2{border-bottom:1px solid #ddd;padding-bottom:.2em}"""
 
 
-def reproduce_command(meta: dict[str, Any]) -> str:
-    """The `hynas search` command line that re-runs (or resumes) this search with the same settings."""
-    c = meta["config"]
+def reproduce_command(meta: dict[str, Any]) -> tuple[str, bool]:
+    """(the `hynas search` command line of this run, recorded?): the one run.json recorded when the
+    search was started from the CLI, else one rebuilt from the recorded config."""
     if meta.get("command"):
-        return str(meta["command"])
+        return str(meta["command"]), True
+    c = meta["config"]
     parts = ["hynas search", f"--space {c['space']}", f"--target {c['target']}", f"--budget {c['budget']}",
              f"--sampler {c['sampler']}", f"--seed {c['seed']}", f"--run-dir {c['run_dir']}",
              f"--dataset {c['dataset']}", f"--proxy {c['proxy']}", f"--train-steps {c['train_steps']}"]
@@ -40,7 +40,21 @@ def reproduce_command(meta: dict[str, Any]) -> str:
         parts.append("--params-objective")
     if not c.get("measure", True):
         parts.append("--predict")
-    return " ".join(parts)
+    parts += [f"--constraint '{k}'" for k in c.get("constraints", [])]
+    if c.get("screen", 1) > 1:
+        parts.append(f"--screen {c['screen']}")
+    if c.get("prune"):
+        parts.append("--prune")
+    return " ".join(parts), False
+
+
+def reproduce_text(run: Run, pick: str) -> str:
+    """The 'how to reproduce' block: the search command (recorded or rebuilt), then the export."""
+    cmd, recorded = reproduce_command(run.meta)
+    where = f"  (from {run.meta['cwd']})" if recorded and run.meta.get("cwd") else ""
+    head = "# the command that started this run" if recorded else (
+        "# rebuilt from run.json (the run was not started from the command line)")
+    return f"{head}{where}\n{cmd}\nhynas export {run.path} --pick {pick} --out model.py"
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -59,28 +73,54 @@ def _img(path: Path) -> str:
 
 
 def budget_section(run: Run) -> str:
-    states = Counter(t.state for t in run.trials)
-    rows = [[s, n] for s, n in sorted(states.items())]
-    reasons = Counter((t.state, (t.reason or "").split(":")[0]) for t in run.trials if t.state != "COMPLETE")
-    why = [[s, r or "-", n] for (s, r), n in sorted(reasons.items())]
+    kinds = Counter(t.kind for t in run.trials)
+    rows = [[k, n] for k, n in sorted(kinds.items())]
+    reasons = Counter((t.kind, (t.reason or "").split(":")[0]) for t in run.trials
+                      if t.kind in ("failed", "rejected"))
+    why = [[k, r or "-", n] for (k, r), n in sorted(reasons.items())]
     secs = sum(float(t.attrs.get("train_seconds", 0)) + float(t.attrs.get("latency_seconds", 0)) for t in run.trials)
     c = run.meta["config"]
     text = (f"<p>Budget: {c['budget']} evaluated candidates"
             + (f", time budget {c['time_budget_s']:.0f} s" if c.get("time_budget_s") else "")
             + f". Measured work (training + latency) recorded on trials: {secs:.0f} s.</p>")
-    return text + _table(["state", "trials"], rows) + (
-        "<p>Not completed, by reason (PRUNED = rejected by a rule or a duplicate; it cost nothing):</p>"
-        + _table(["state", "reason", "trials"], why) if why else "")
+    legend = ("<p>complete: trained and scored; infeasible: scored but violates a constraint; pruned: training "
+              "stopped at a rung; screened out: lost the cheap pre-training screen (no training); rejected / "
+              "duplicate: refused before any work.</p>")
+    return text + _table(["outcome", "trials"], rows) + legend + (
+        "<p>Failed or rejected, by reason:</p>" + _table(["outcome", "reason", "trials"], why) if why else "")
+
+
+def _row(t: TrialRecord, constrained: bool) -> list[Any]:
+    lat = t.values.get("latency_ms")
+    method = t.attrs.get("latency_method", "measured") if lat is not None else ""
+    row = [t.number, t.values.get("accuracy", t.attrs.get("pruned_accuracy", "")), lat if lat is not None else "",
+           method, t.attrs.get("params", 0) / 1e6 if "params" in t.attrs else "",
+           t.attrs.get("macs", 0) / 1e6 if "macs" in t.attrs else ""]
+    if constrained:
+        row.append("" if t.state != "COMPLETE" else "yes" if t.feasible else "no")
+    return row + [t.arch.summary() if t.arch else ""]
+
+
+def _header(constrained: bool, first: str = "trial") -> list[str]:
+    return [first, "accuracy", "latency (ms)", "latency method", "params (M)", "MACs (M)"] + (
+        ["feasible"] if constrained else []) + ["architecture"]
 
 
 def front_section(run: Run) -> tuple[str, list[TrialRecord]]:
-    done = [t for t in run.complete() if t.arch is not None]
-    pts = [[t.values[o] for o in run.objectives] for t in done]
-    front = [t for t, m in zip(done, pareto_mask(pts, run.directions) if pts else []) if m]
-    front.sort(key=lambda t: t.values.get("latency_ms", 0.0))
-    rows = [[t.number, t.values.get("accuracy"), t.values.get("latency_ms"), t.attrs.get("params", 0) / 1e6,
-             t.attrs.get("macs", 0) / 1e6, t.arch.summary()] for t in front]
-    return _table(["trial", "accuracy", "latency (ms)", "params (M)", "MACs (M)", "architecture"], rows), front
+    """The front table (feasible trials only), then every evaluated trial with its outcome, folded."""
+    constrained = bool(run.meta["config"].get("constraints"))
+    front = sorted((t for t in run.front() if t.arch is not None), key=lambda t: t.values.get("latency_ms", 0.0))
+    text = _table(_header(constrained), [_row(t, constrained) for t in front])
+    if constrained:
+        text = (f"<p>Constraints: {html.escape(', '.join(run.meta['config']['constraints']))}. Trials that "
+                "violate one are not in the front, whatever their scores.</p>" + text)
+    evaluated = [t for t in run.trials if t.kind in ("complete", "infeasible", "pruned", "failed")]
+    if evaluated:
+        rows = [[*r[:1], t.outcome(), *r[1:]] for t, r in ((t, _row(t, constrained)) for t in evaluated)]
+        hdr = _header(constrained)
+        text += (f"<details><summary>all {len(evaluated)} evaluated trials (accuracy of a pruned trial: where it "
+                 "stopped)</summary>" + _table([hdr[0], "outcome", *hdr[1:]], rows) + "</details>")
+    return text, front
 
 
 def landmark_section(landmarks: list[Landmark]) -> str:
@@ -119,9 +159,7 @@ def build_report(run: Run, landmarks: list[Landmark], pick: str = "knee") -> str
              f"<p>{html.escape(chosen.arch.summary())}<br>" + ", ".join(
                  f"{html.escape(k)} {v:.4g}" for k, v in chosen.values.items()) + "</p>",
              arch_img, f"<pre>{html.escape(rows_text(arch_rows(chosen.arch)))}</pre>",
-             "<h2>Reproduce</h2>",
-             (f"<pre>{html.escape(reproduce_command(run.meta))}\n"
-             f"hynas export {html.escape(str(run.path))} --pick {html.escape(pick)} --out model.py</pre>"),
+             "<h2>How to reproduce</h2>", f"<pre>{html.escape(reproduce_text(run, pick))}</pre>",
              ("<details><summary>space YAML as searched</summary><pre>"
               + html.escape(run.meta.get("space_yaml", "")) + "</pre></details>"),
              ("<details><summary>versions</summary><pre>"

@@ -19,6 +19,47 @@ class TrialRecord:
     attrs: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def feasible(self) -> bool:
+        """False when the run's --constraint rules were violated (recorded by the search); True otherwise."""
+        return bool(self.attrs.get("feasible", True))
+
+    @property
+    def kind(self) -> str:
+        """What became of the trial, in words a user acts on.
+
+        complete | infeasible (complete, violates a constraint) | pruned (training stopped at a
+        rung) | screened out (lost the cheap pre-training screen) | rejected | duplicate | failed | running.
+        """
+        a = self.attrs
+        if self.state == "COMPLETE":
+            return "complete" if self.feasible else "infeasible"
+        if self.state == "PRUNED":
+            for key, name in (("pruned_at_step", "pruned"), ("screened_out", "screened out"),
+                              ("rejected", "rejected"), ("duplicate_of", "duplicate")):
+                if key in a:
+                    return name
+            return "pruned"
+        return "failed" if self.state == "FAIL" else self.state.lower()
+
+    def outcome(self) -> str:
+        """``kind`` with its detail: the violated constraint, the rung, the cheap screen score."""
+        a, kind = self.attrs, self.kind
+        if kind == "infeasible":
+            bad = [f"{c} (over by {v:.3g})" for c, v in (a.get("constraints") or {}).items() if v > 0]
+            return "infeasible: violates " + ", ".join(bad or ["a constraint"])
+        if kind == "complete" and a.get("constraints"):
+            return "complete, feasible"
+        if kind == "pruned" and "pruned_at_step" in a:
+            return f"pruned at step {a['pruned_at_step']} (accuracy {float(a.get('pruned_accuracy', 0)):.3f} there)"
+        if kind == "screened out":
+            sc = a.get("screen") or {}
+            score = f", {sc['proxy']} {sc['score']:.3g}" if isinstance(sc.get("score"), (int, float)) else ""
+            return f"screened out for trial {a['screened_out']}{score}"
+        if kind in ("failed", "rejected", "duplicate"):
+            return f"{kind}: {self.reason}" if self.reason and kind != "duplicate" else self.reason or kind
+        return kind
+
+    @property
     def reason(self) -> str | None:
         return self.attrs.get("fail_reason") or self.attrs.get("rejected") or (
             f"duplicate of trial {self.attrs['duplicate_of']}" if "duplicate_of" in self.attrs else None)
@@ -42,6 +83,20 @@ class Run:
 
     def complete(self) -> list[TrialRecord]:
         return [t for t in self.trials if t.state == "COMPLETE"]
+
+    def front(self, trials: list[TrialRecord] | None = None) -> list[TrialRecord]:
+        """The Pareto-optimal trials among the feasible completed ones (of ``trials``, default all).
+
+        A trial that violates a --constraint never enters the front, however good its objectives
+        (Optuna's constrained NSGA-II ranks it behind every feasible trial likewise).
+        """
+        from hynas.results.pareto import pareto_mask
+
+        ok = [t for t in (self.complete() if trials is None else trials) if t.state == "COMPLETE" and t.feasible]
+        if not ok:
+            return []
+        mask = pareto_mask([[t.values[o] for o in self.objectives] for t in ok], self.directions)
+        return [t for t, m in zip(ok, mask) if m]
 
 
 def load_run(run_dir: str | Path) -> Run:

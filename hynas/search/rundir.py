@@ -52,7 +52,7 @@ def prepare(cfg: SearchConfig, space_text: str, fingerprint: dict[str, Any] | No
     meta_path = rd / "run.json"
     meta = {"format": RUN_FORMAT, "config": cfg.as_dict(), "space_yaml": space_text, "space_sha": space_sha(space_text),
             "versions": versions(), "fingerprint": fingerprint or {},
-            "storage": cfg.storage or default_storage(rd), "study_name": STUDY_NAME}
+            "storage": cfg.storage or default_storage(rd), "study_name": STUDY_NAME, **invocation()}
     if meta_path.exists():
         old = read_meta(rd)
         new_cmp = dict(cfg.as_dict(), space_sha=meta["space_sha"])
@@ -70,6 +70,17 @@ def prepare(cfg: SearchConfig, space_text: str, fingerprint: dict[str, Any] | No
     rd.mkdir(parents=True, exist_ok=True)
     _write_atomic(meta_path, json.dumps(meta, indent=2))
     return meta
+
+
+def invocation() -> dict[str, str]:
+    """The shell-quoted `hynas ...` command line and working directory, when started from the CLI."""
+    import os
+    import shlex
+
+    argv0 = Path(sys.argv[0] if sys.argv else "")
+    if argv0.name != "hynas" and not (argv0.name == "__main__.py" and argv0.parent.name == "hynas"):
+        return {}  # called as a library (tests, notebooks): there is no command line to record
+    return {"command": shlex.join(["hynas", *sys.argv[1:]]), "cwd": os.getcwd()}
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -110,9 +121,29 @@ def make_storage(url: str, heartbeat_s: int | None = None) -> Any:
         path = path[2:] if path.startswith("///") else path
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(path))
-    if heartbeat_s:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_s, grace_period=4 * heartbeat_s)
-    return url
+    hb = {"heartbeat_interval": heartbeat_s, "grace_period": 4 * heartbeat_s} if heartbeat_s else {}
+    if url.startswith("sqlite:///"):
+        return _sqlite_wal(optuna.storages.RDBStorage(url, **hb))
+    return optuna.storages.RDBStorage(url, **hb) if hb else url
+
+
+def _sqlite_wal(storage: Any) -> Any:
+    """SQLite in write-ahead-log mode with ``synchronous=NORMAL``: a commit appends to the log without
+    an fsync (about 1 ms -> 0.05 ms; tens of ms on a busy disk). A killed process loses nothing
+    committed; only an OS crash or power cut can lose the last commits. Readers (``hynas plot``,
+    optuna-dashboard) no longer block the writer.
+    """
+    from sqlalchemy import event
+
+    def on_connect(conn: Any, _record: Any) -> None:
+        cur = conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    event.listen(storage.engine, "connect", on_connect)
+    storage.engine.dispose()  # connections opened while creating the schema are re-made with the pragmas
+    return storage
 
 
 def open_study(meta: dict[str, Any], sampler: Any = None, create: bool = False) -> Any:

@@ -26,12 +26,14 @@ def test_plot_draws_front_and_landmarks_and_caches_their_scores(small_run: Path,
     for name in ("pareto.png", "pareto.html", "pareto.json"):
         assert (tmp_path / name).stat().st_size > 0
     data = json.loads((tmp_path / "pareto.json").read_text())
-    assert data["front"] and data["hypervolume"] > 0
+    assert data["front"] == [5] and data["infeasible"] == [2, 6] and data["hypervolume"] > 0  # see conftest
+    assert any("3 screened out" in n for n in data["notes"])
     assert [lm["name"] for lm in data["landmarks"]] == ["cvt_13"]
     assert data["landmarks"][0]["accuracy"] >= 0 and data["landmarks"][0]["latency_ms"] > 0
     assert any("MaxViT" in n for n in data["notes"])  # 7x7 windows cannot run on 32x32 digits: said, not drawn
     page = (tmp_path / "pareto.html").read_text()
-    assert "CvT-13" in page and "Pareto front" in page
+    assert "CvT-13" in page and "Pareto front" in page and "violates a constraint" in page
+    assert "infeasible: violates params_m&lt;=0.45" in page  # the hover says why
     messages: list[str] = []
     again = score_landmarks(load_run(small_run), ["cvt_13"], progress=messages.append)
     assert messages == [] and again[0].values == {k: v for k, v in data["landmarks"][0].items()
@@ -43,8 +45,13 @@ def test_report_is_one_self_contained_page(small_run: Path, tmp_path: Path) -> N
     cli("report", str(small_run), "--out", str(out), "--no-landmarks")
     page = out.read_text()
     assert page.count("data:image/png;base64,") == 2  # the plots and the chosen arch
-    for text in ("Budget spent", "Pareto front", "Chosen architecture", "hynas search --space default", "COMPLETE"):
-        assert text in page
+    for text in ("Budget spent", "Pareto front", "Chosen architecture", "How to reproduce", "screened out",
+                 "<th>feasible</th>", "<td>no</td>", "infeasible: violates params_m&lt;=0.45",
+                 "rebuilt from run.json", "hynas search --space default", "--constraint &#x27;params_m&lt;=0.45&#x27;",
+                 "--screen 2", "Chosen architecture: trial 5"):
+        assert text in page, text
+    front = page.split("<h2>Pareto front</h2>")[1].split("<details>")[0]
+    assert "<td>no</td>" not in front  # an infeasible trial is never in the front table
     assert "<script src=" not in page
 
 

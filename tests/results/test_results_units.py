@@ -30,5 +30,19 @@ def test_reproduce_command_names_every_setting() -> None:
     meta = {"config": {"space": "default", "target": "ort-cpu", "budget": 6, "sampler": "nsga2", "seed": 0,
                        "run_dir": "runs/x", "dataset": "digits", "proxy": "train", "train_steps": 100,
                        "objectives": ["accuracy", "latency_ms", "params_m"], "measure": False}}
-    cmd = reproduce_command(meta)
+    cmd, recorded = reproduce_command(meta)
     assert cmd.startswith("hynas search --space default") and "--params-objective" in cmd and "--predict" in cmd
+    assert not recorded
+
+
+def test_run_json_records_the_cli_command_and_the_report_prefers_it(monkeypatch, tmp_path) -> None:
+    from hynas.search.config import SearchConfig
+    from hynas.search.rundir import prepare
+
+    argv = ["/opt/venv/bin/hynas", "search", "--constraint", "latency_ms<=5", "--run-dir", str(tmp_path / "r")]
+    monkeypatch.setattr("sys.argv", argv)
+    meta = prepare(SearchConfig(space="default", run_dir=str(tmp_path / "r")), "name: x\n")
+    assert meta["command"] == f"hynas search --constraint 'latency_ms<=5' --run-dir {tmp_path / 'r'}"
+    assert meta["cwd"] and reproduce_command(meta) == (meta["command"], True)
+    monkeypatch.setattr("sys.argv", ["/usr/bin/pytest", "-q"])  # a library call records no command line
+    assert "command" not in prepare(SearchConfig(space="default", run_dir=str(tmp_path / "s")), "name: x\n")
