@@ -88,7 +88,7 @@ def test_no_eval_or_exec_outside_the_generated_code_loader() -> None:
 
 
 def test_yaml_is_read_with_the_safe_loader_only() -> None:
-    from hynas.space.loader import _GuardedLoader
+    from hynas.space.yamlio import _GuardedLoader
 
     assert issubclass(_GuardedLoader, yaml.SafeLoader)
     for f, fn, c in _calls():
