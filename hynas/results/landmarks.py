@@ -75,7 +75,8 @@ def pretty_name(stem: str) -> str:
                "nextvit": "Next-ViT", "maxvit": "MaxViT", "uniformer": "UniFormer", "lowformer": "LowFormer",
                "convit": "ConViT", "fmvit": "FMViT", "ascan": "AsCAN", "moat": "MOAT"}
     head, _, tail = stem.partition("_")
-    return special.get(head, head.capitalize()) + (f"-{tail.upper()}" if tail else "")
+    tail = {"ti": "Ti"}.get(tail, tail.upper())  # ConViT-Ti, as its paper writes it
+    return special.get(head, head.capitalize()) + (f"-{tail}" if tail else "")
 
 
 def _width_quantum(entry: dict[str, Any]) -> int:

@@ -43,6 +43,7 @@ class PlotData:
     hv_by_trial: list[tuple[int, float]]
     latency_method: str
     target: str
+    hv_unit: str = "accuracy × ms"
     landmarks: list[Landmark] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -100,7 +101,7 @@ def plot_data(run: Run, landmarks: list[Landmark] | None = None) -> PlotData:
     metrics = [trial_metrics(t) for t in trials]
     methods = sorted({t.attrs.get("latency_method", "measured") for t in done}) or ["measured"]
     cfg = run.meta["config"]
-    title = f"{cfg['space']} on {cfg['target']}: {len(done)} candidates, proxy {cfg['proxy']}"
+    title = f"{cfg['space']} on {cfg['target']}: {_counts(run)}, proxy {cfg['proxy']}"
     if cfg["proxy"] == "train":
         title += f" ({cfg['train_steps']} steps on {cfg['dataset']})"
     if cfg.get("constraints"):
@@ -110,9 +111,23 @@ def plot_data(run: Run, landmarks: list[Landmark] | None = None) -> PlotData:
     for lm in landmarks or []:
         if "macs_g" in lm.values and "macs_m" not in lm.values:
             lm.values["macs_m"] = lm.values["macs_g"] * 1e3
+    units = {"accuracy": "accuracy", "latency_ms": "ms", "params_m": "M params", "macs_g": "G MACs"}
     return PlotData(title, metrics, kinds, [t.number for t in trials],
                     [hover_text(t, m) for t, m in zip(trials, metrics)], hv, "/".join(methods), cfg["target"],
+                    " × ".join(units.get(o, o) for o in run.objectives),
                     [lm for lm in landmarks or [] if not lm.skipped], notes)
+
+
+def _counts(run: Run) -> str:
+    """'8 evaluated (2 complete, 6 pruned at a rung)': what the budget was spent on."""
+    from collections import Counter
+
+    c = Counter(t.kind for t in run.trials)
+    parts = [f"{c[k]} {name}" for k, name in (("complete", "feasible" if run.meta["config"].get("constraints")
+                                                else "complete"), ("infeasible", "infeasible"),
+                                               ("pruned", "pruned at a rung"), ("failed", "failed")) if c[k]]
+    n = c["complete"] + c["infeasible"] + c["pruned"] + c["failed"]
+    return f"{n} evaluated ({', '.join(parts)})" if len(parts) > 1 else f"{n} candidates"
 
 
 def _undrawn(run: Run) -> list[str]:
@@ -138,26 +153,26 @@ def _front_order(pd: PlotData, x: str) -> list[int]:
     return sorted(pd.of("front"), key=lambda i: pd.metrics[i][x])
 
 
-def _panel(ax: Any, pd: PlotData, x: str, main: bool) -> None:
+def _panel(ax: Any, pd: PlotData, x: str, main: bool) -> list[tuple[float, float, str, str]]:
+    """Draw one accuracy-vs-x panel; returns the (x, y, text, colour) labels to place once laid out."""
     front = _front_order(pd, x)
     for kind, (label, color, marker, filled) in KIND_STYLE.items():
         idx = [i for i in pd.of(kind) if not math.isnan(pd.metrics[i][x])]
         if idx or (main and pd.of(kind)):
             style = {"c": color, "alpha": 0.55} if filled else {"facecolors": "none", "edgecolors": color}
-            ax.scatter(pd.xs(x, idx), pd.xs("accuracy", idx), s=30, marker=marker, label=label if main else None,
-                       zorder=2, **style)
+            ax.scatter(pd.xs(x, idx), pd.xs("accuracy", idx), s=30, marker=marker, label=label, zorder=2, **style)
     ax.plot(pd.xs(x, front), pd.xs("accuracy", front), "-o", c=FRONT, ms=7, lw=1.5,
-            label="Pareto front (accuracy vs latency)" if main else "Pareto-optimal trial", zorder=3)
+            label="Pareto front (feasible trials, accuracy vs latency)", zorder=3)
+    labels = []
     if main:
-        for i in front:
-            ax.annotate(f"#{pd.numbers[i]}", (pd.metrics[i][x], pd.metrics[i]["accuracy"]),
-                        textcoords="offset points", xytext=(5, -11), fontsize=8, color="#8a1c2b")
+        labels += [(pd.metrics[i][x], pd.metrics[i]["accuracy"], f"#{pd.numbers[i]}", "#8a1c2b") for i in front]
+        labels += [(pd.metrics[i][x], pd.metrics[i]["accuracy"], f"#{pd.numbers[i]}", KIND_STYLE["infeasible"][1])
+                   for i in pd.of("infeasible")]
     for k, lm in enumerate(pd.landmarks):
         vx, vy = lm.values.get(x, math.nan), lm.values.get("accuracy", math.nan)
-        ax.scatter([vx], [vy], marker=MARKERS[k % len(MARKERS)], s=70, c=LANDMARK, edgecolors="white",
-                   linewidths=0.8, zorder=4, label=lm.label if main else None)
-        ax.annotate(lm.label.split(" (")[0], (vx, vy), textcoords="offset points", xytext=(6, 4), fontsize=7.5,
-                    color=LANDMARK)
+        ax.scatter([vx], [vy], marker=MARKERS[k % len(MARKERS)], s=70 if main else 50, c=LANDMARK,
+                   edgecolors="white", linewidths=0.8, zorder=4, label=lm.label)
+        labels.append((vx, vy, lm.label.split(" (")[0], LANDMARK))
     if _span(pd, x) > 20:
         ax.set_xscale("log")
         from hynas.results.explore_plots import plain_log_ticks
@@ -166,6 +181,44 @@ def _panel(ax: Any, pd: PlotData, x: str, main: bool) -> None:
     ax.set_xlabel(axis_label(x, pd))
     ax.set_ylabel(axis_label("accuracy", pd))
     ax.grid(alpha=0.3, which="both")
+    return [lb for lb in labels if not (math.isnan(lb[0]) or math.isnan(lb[1]))]
+
+
+_OFFSETS = ((6, 4), (6, -12), (-8, 6), (-8, -14), (6, 14), (6, -22), (-8, 16), (-8, -24), (0, 26), (0, -32))
+
+
+def place_labels(ax: Any, labels: list[tuple[float, float, str, str]], fontsize: float = 7.5) -> None:
+    """Annotate points without text overlapping text or markers: each label takes the first of a
+    few offsets around its point whose box is free (else the first offset), measured by the renderer."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    ax.set_xlim(ax.get_xlim())  # settle the autoscaled limits: data -> pixel must be final before measuring
+    ax.set_ylim(ax.get_ylim())
+    import numpy as np
+
+    marks = [c.get_offsets() for c in ax.collections if len(c.get_offsets())]  # every drawn marker
+    pts = ax.transData.transform(np.concatenate(marks)) if marks else []
+    taken = [(px - 5, py - 5, px + 5, py + 5) for px, py in pts if np.isfinite(px) and np.isfinite(py)]
+    frame = ax.get_window_extent(renderer)
+
+    def free(box: Any) -> bool:
+        inside = box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1
+        return inside and all(box.x1 < b[0] or box.x0 > b[2] or box.y1 < b[1] or box.y0 > b[3] for b in taken)
+
+    for x, y, text, color in sorted(labels, key=lambda lb: -lb[1]):
+        spots = []
+        for dx, dy in _OFFSETS:  # measured without a leader line: its box is the text's alone
+            ann = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=fontsize,
+                              ha="left" if dx >= 0 else "right")
+            spots.append(ann.get_window_extent(renderer).frozen())
+            ann.remove()
+        n = next((k for k, box in enumerate(spots) if free(box)), 0)
+        leader = {"arrowprops": {"arrowstyle": "-", "lw": 0.5, "color": color, "alpha": 0.6, "shrinkA": 0,
+                                 "shrinkB": 4}} if n else {}
+        dx, dy = _OFFSETS[n]
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=fontsize, color=color,
+                    ha="left" if dx >= 0 else "right", zorder=5, **leader)
+        taken.append((spots[n].x0, spots[n].y0, spots[n].x1, spots[n].y1))
 
 
 def _span(pd: PlotData, x: str) -> float:
@@ -175,36 +228,50 @@ def _span(pd: PlotData, x: str) -> float:
 
 
 def render_png(pd: PlotData, path: Path) -> None:
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig = plt.figure(figsize=(15, 9.5))
-    grid = fig.add_gridspec(2, 3, height_ratios=[1.35, 1])
+    fig = plt.figure(figsize=(15, 10))
+    grid = fig.add_gridspec(2, 3, height_ratios=[1.35, 1], width_ratios=[1, 1, 0.85])
     ax = fig.add_subplot(grid[0, :2])
-    _panel(ax, pd, "latency_ms", main=True)
+    panels = [(ax, _panel(ax, pd, "latency_ms", main=True), 7.5)]
     ax.set_title(pd.title, fontsize=11)
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, title="landmarks: published hybrids,\n"
-              "input set to the run's, widths\n÷N to the run's size, scored\nby the same proxy and target",
-              title_fontsize=8, alignment="left")
+    side = fig.add_subplot(grid[0, 2])
+    side.axis("off")
+    handles, names = ax.get_legend_handles_labels()
+    lm_names = {lm.label for lm in pd.landmarks}
+    trials = [(h, n) for h, n in zip(handles, names) if n not in lm_names]
+    marks = [(h, n) for h, n in zip(handles, names) if n in lm_names]
+    leg = side.legend(*zip(*trials), loc="upper left", fontsize=8, title="trials of this run", title_fontsize=8.5,
+                      alignment="left", frameon=False)
+    if marks:
+        side.add_artist(leg)
+        side.legend(*zip(*marks), loc="upper left", bbox_to_anchor=(0, 0.72), fontsize=8, frameon=False,
+                    title="landmarks: published hybrids with the run's\ninput, widths ÷N to the run's size,\n"
+                          "scored by the same proxy and target", title_fontsize=8.5, alignment="left")
     for col, x in enumerate(("params_m", "macs_m")):
-        _panel(fig.add_subplot(grid[1, col]), pd, x, main=False)
+        axs = fig.add_subplot(grid[1, col])
+        panels.append((axs, _panel(axs, pd, x, main=False), 6.5))
+        axs.set_title(f"accuracy vs {LABELS[x].split(' (')[0]}", fontsize=10)
     ax_hv = fig.add_subplot(grid[1, 2])
     if pd.hv_by_trial:
-        ax_hv.step([n for n, _ in pd.hv_by_trial], [h for _, h in pd.hv_by_trial], where="post", c="#00798c")
-    ax_hv.set_xlabel("trial number")
-    ax_hv.set_ylabel("hypervolume (accuracy × ms)")
+        ax_hv.step([n for n, _ in pd.hv_by_trial], [h for _, h in pd.hv_by_trial], where="post", c="#00798c",
+                   marker="o", ms=4)
+    ax_hv.set_xlabel("trial number (feasible completed trials)")
+    ax_hv.set_ylabel(f"hypervolume ({pd.hv_unit})")
     ax_hv.set_title("hypervolume of the trials so far", fontsize=10)
+    ax_hv.ticklabel_format(axis="y", useOffset=False)
     ax_hv.grid(alpha=0.3)
-    if pd.notes:
-        import textwrap
-
-        lines = [ln for n in pd.notes for ln in textwrap.wrap(n, 190)][:6]
+    lines = [ln for n in pd.notes for ln in textwrap.wrap(n, 200)][:6]
+    if lines:
         fig.text(0.01, 0.005, "\n".join(lines), fontsize=7, color="#555555", va="bottom")
-        fig.tight_layout(rect=(0, 0.018 * len(lines), 1, 1))
-    else:
-        fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.016 * len(lines), 1, 1))
+    for axis, labels, size in panels:  # after the layout, so the overlap test sees final positions
+        place_labels(axis, labels, size)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -262,7 +329,7 @@ def render_html(pd: PlotData, path: Path) -> None:
                              line={"shape": "hv", "color": "#00798c"}, name="hypervolume", showlegend=False),
                   row=2, col=2)
     fig.update_xaxes(title_text="trial number", row=2, col=2)
-    fig.update_yaxes(title_text="hypervolume (accuracy × ms)", row=2, col=2)
+    fig.update_yaxes(title_text=f"hypervolume ({pd.hv_unit})", row=2, col=2)
     note = "<br>".join(html.escape(n) for n in pd.notes)
     fig.update_layout(title=html.escape(pd.title) + (f"<br><sup>{note}</sup>" if note else ""),
                       template="plotly_white", height=900)
