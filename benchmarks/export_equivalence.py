@@ -32,6 +32,8 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=25, help="archs per fresh interpreter")
     ap.add_argument("--spaces", default="", help="comma-separated subset (default: all shipped + reference)")
     ap.add_argument("--max-minutes-per-space", type=float, default=0.0, help="stop a space early (0: never)")
+    ap.add_argument("--skip", default="", help="SPACE=N,...: start SPACE at its N-th arch (continue an interrupted "
+                                              "run: the draws are the same for the same seed)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="export_equivalence.json")
     args = ap.parse_args()
@@ -46,7 +48,8 @@ def main() -> None:
     t_all = time.perf_counter()
     for space in wanted:
         t0, rows = time.perf_counter(), []
-        archs = sets[space]
+        skip = int(dict(kv.split("=") for kv in args.skip.split(",") if kv).get(space, 0))
+        archs = sets[space][skip:]
         for i in range(0, len(archs), args.chunk):
             chunk = archs[i:i + args.chunk]
             with tempfile.TemporaryDirectory() as tmp:
@@ -54,7 +57,7 @@ def main() -> None:
                     rows += check_archs(chunk, Path(tmp), onnx=True)
                 except Exception as e:  # noqa: BLE001 - a crashed child fails every arch it held; go on
                     rows += [Check(n, None, False, f"{type(e).__name__}: {str(e)[-300:]}") for n, _ in chunk]
-            report["spaces"][space] = _summary(rows, len(archs), time.perf_counter() - t0)
+            report["spaces"][space] = dict(_summary(rows, len(archs), time.perf_counter() - t0), skipped_first=skip)
             report["loadavg_end"], report["seconds_total"] = _loadavg(), round(time.perf_counter() - t_all, 1)
             Path(args.out).write_text(json.dumps(report, indent=2))  # partial results survive an interrupted run
             print(f"  {space}: {len(rows)}/{len(archs)} checked, {time.perf_counter() - t0:.0f} s", flush=True)

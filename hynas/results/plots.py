@@ -161,7 +161,9 @@ def _panel(ax: Any, pd: PlotData, x: str, main: bool) -> list[tuple[float, float
         if idx or (main and pd.of(kind)):
             style = {"c": color, "alpha": 0.55} if filled else {"facecolors": "none", "edgecolors": color}
             ax.scatter(pd.xs(x, idx), pd.xs("accuracy", idx), s=30, marker=marker, label=label, zorder=2, **style)
-    ax.plot(pd.xs(x, front), pd.xs("accuracy", front), "-o", c=FRONT, ms=7, lw=1.5,
+    # the front is that of the run's objectives: a line on the latency panel, points elsewhere (a line
+    # through them on the params/MACs axes would zig-zag and suggest a front those axes do not have)
+    ax.plot(pd.xs(x, front), pd.xs("accuracy", front), "-o" if main else "o", c=FRONT, ms=7, lw=1.5,
             label="Pareto front (feasible trials, accuracy vs latency)", zorder=3)
     labels = []
     if main:
@@ -197,6 +199,7 @@ def place_labels(ax: Any, labels: list[tuple[float, float, str, str]], fontsize:
     import numpy as np
 
     marks = [c.get_offsets() for c in ax.collections if len(c.get_offsets())]  # every drawn marker
+    marks += [ln.get_xydata() for ln in ax.lines if len(ln.get_xydata())]
     pts = ax.transData.transform(np.concatenate(marks)) if marks else []
     taken = [(px - 5, py - 5, px + 5, py + 5) for px, py in pts if np.isfinite(px) and np.isfinite(py)]
     frame = ax.get_window_extent(renderer)
