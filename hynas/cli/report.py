@@ -20,7 +20,7 @@ def report_cmd(run_dir: str = typer.Argument(..., help="a run directory"),
     """Config, budget spent, Pareto table, plots, the chosen arch drawn, and how to reproduce it (one HTML)."""
     from hynas.cli.results import load_landmarks
     from hynas.errors import UserError
-    from hynas.results.report import build_report
+    from hynas.results.report import build_report, reproduce_text
     from hynas.results.trials import load_run
 
     run = load_run(run_dir)
@@ -31,3 +31,4 @@ def report_cmd(run_dir: str = typer.Argument(..., help="a run directory"),
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(build_report(run, lms, pick), encoding="utf-8")
     typer.echo(f"wrote {dest}")
+    typer.echo("how to reproduce:\n  " + reproduce_text(run, pick).replace("\n", "\n  "))

@@ -53,7 +53,7 @@ def reproduce_text(run: Run, pick: str) -> str:
     cmd, recorded = reproduce_command(run.meta)
     where = f"  (from {run.meta['cwd']})" if recorded and run.meta.get("cwd") else ""
     head = "# the command that started this run" if recorded else (
-        "# rebuilt from run.json (the run was not started from the command line)")
+        "# rebuilt from run.json's config (no command line recorded: a library call or an older hynas)")
     return f"{head}{where}\n{cmd}\nhynas export {run.path} --pick {pick} --out model.py"
 
 

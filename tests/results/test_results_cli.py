@@ -47,7 +47,7 @@ def test_report_is_one_self_contained_page(small_run: Path, tmp_path: Path) -> N
     assert page.count("data:image/png;base64,") == 2  # the plots and the chosen arch
     for text in ("Budget spent", "Pareto front", "Chosen architecture", "How to reproduce", "screened out",
                  "<th>feasible</th>", "<td>no</td>", "infeasible: violates params_m&lt;=0.45",
-                 "rebuilt from run.json", "hynas search --space default", "--constraint &#x27;params_m&lt;=0.45&#x27;",
+                 "rebuilt from run.json&#x27;s config", "hynas search --space default", "--constraint &#x27;params_m&lt;=0.45&#x27;",
                  "--screen 2", "Chosen architecture: trial 5"):
         assert text in page, text
     front = page.split("<h2>Pareto front</h2>")[1].split("<details>")[0]
