@@ -61,3 +61,18 @@ def test_build_arguments_change_classes_and_channels(tmp_path: Path) -> None:
     res = arch.input["resolution"]
     with torch.no_grad():
         assert net(torch.zeros(1, 3, res, res)).shape == (1, 7)
+
+
+def test_the_check_sees_a_wrong_network(tmp_path: Path) -> None:
+    """Diffs of exactly 0 are common (same kernels, same order): this shows the check can still fail."""
+    import torch
+
+    from hynas.build import build_model
+    from hynas.export.equivalence import prepare, run_child
+
+    name, arch = SETS["default"][0]
+    job = dict(prepare(arch, name, tmp_path), onnx=False)
+    torch.manual_seed(123)  # other weights for the same architecture: outputs must differ
+    torch.save(build_model(arch).state_dict(), job["weights"])
+    (check,) = run_child([job], tmp_path)
+    assert check.error is None and check.max_abs_diff is not None and check.max_abs_diff > 1e-3
