@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -93,9 +94,12 @@ def budget_section(run: Run) -> str:
 def _row(t: TrialRecord, constrained: bool) -> list[Any]:
     lat = t.values.get("latency_ms")
     method = t.attrs.get("latency_method", "measured") if lat is not None else ""
+    from hynas.results.plots import trial_metrics
+
+    m = trial_metrics(t) if t.arch is not None else {}  # sizes of a pruned trial come from its arch
+    size = ["" if math.isnan(m.get(k, math.nan)) else m[k] for k in ("params_m", "macs_m")]
     row = [t.number, t.values.get("accuracy", t.attrs.get("pruned_accuracy", "")), lat if lat is not None else "",
-           method, t.attrs.get("params", 0) / 1e6 if "params" in t.attrs else "",
-           t.attrs.get("macs", 0) / 1e6 if "macs" in t.attrs else ""]
+           method, *size]
     if constrained:
         row.append("" if t.state != "COMPLETE" else "yes" if t.feasible else "no")
     return row + [t.arch.summary() if t.arch else ""]
