@@ -108,6 +108,8 @@ class _Progress:
         self.progress = Progress(TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                  TextColumn("{task.description}"), transient=False)
         self.budget = budget
+        self.front: list[list[float]] = []  # non-dominated objective values so far
+        self.extremes: list[list[float]] = []  # [per-objective minimum, per-objective maximum]
 
     def __enter__(self) -> _Progress:
         self.progress.start()
@@ -115,21 +117,35 @@ class _Progress:
         return self
 
     def update(self, event: dict[str, Any]) -> None:
-        from optuna.trial import TrialState
-
+        """Kept incrementally (the non-dominated points and the worst value per objective): O(front) per
+        trial instead of re-reading every trial and recomputing the hypervolume over all of them."""
         from hynas.results.pareto import hypervolume, reference_point
 
-        study = event["study"]
-        done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        values, dirs = event.get("values"), event.get("directions", [])
+        if values is not None:
+            self._add(list(values), dirs)
         desc = ""
-        if done:
-            pts = [t.values for t in done]
-            dirs = [d.name.lower() for d in study.directions]
-            best = max(t.values[0] for t in done)
-            fastest = min(t.values[1] for t in done)
-            hv = hypervolume(pts, dirs, reference_point(pts, dirs))
-            desc = f"best acc {best:.3f} · fastest {fastest:.3f} ms · HV {hv:.4g}"
+        if self.front:
+            best = max(p[0] for p in self.front)
+            hv = hypervolume(self.front, dirs, reference_point(self.extremes, dirs))
+            desc = f"best acc {best:.3f}" + (f" · fastest {min(p[1] for p in self.front):.3f} ms"
+                                              if len(dirs) > 1 else "") + f" · HV {hv:.4g}"
         self.progress.update(self.task, completed=min(event["done"], self.budget), description=desc)
+
+    def _add(self, p: list[float], dirs: list[str]) -> None:
+        sign = [1.0 if d == "maximize" else -1.0 for d in dirs]  # larger is better after the sign
+        q = [s * v for s, v in zip(sign, p)]
+
+        def dominates(a: list[float], b: list[float]) -> bool:
+            return all(x >= y for x, y in zip(a, b)) and a != b
+
+        lo = [min(a, b) for a, b in zip(self.extremes[0], p)] if self.extremes else p
+        hi = [max(a, b) for a, b in zip(self.extremes[1], p)] if self.extremes else p
+        self.extremes = [lo, hi]  # reference_point only reads each objective's min and max
+        signed = [[s * v for s, v in zip(sign, f)] for f in self.front]
+        if any(dominates(f, q) or f == q for f in signed):
+            return
+        self.front = [f for f, g in zip(self.front, signed) if not dominates(q, g)] + [p]
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()

@@ -14,9 +14,7 @@ the study - and what plots and export read - is the same whichever ran it.
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -25,8 +23,8 @@ from typing import Any, Protocol
 
 from hynas.registry import Registry
 from hynas.search.config import Constraint, SearchConfig
+from hynas.search.liveness import INTERRUPTED, Heartbeat, owner, recover_interrupted
 
-INTERRUPTED = "interrupted"
 MAX_CONSECUTIVE_SKIPS = 200
 BACKENDS: Registry[Callable[..., None]] = Registry("backend", loader="hynas.search")
 
@@ -79,35 +77,6 @@ def _is_evaluated(t: Any) -> bool:
             or (t.state == TrialState.PRUNED and "pruned_at_step" in t.user_attrs))
 
 
-def _owner() -> dict[str, Any]:
-    return {"host": socket.gethostname(), "pid": os.getpid()}
-
-
-def _alive(owner: dict[str, Any] | None) -> bool:
-    if not owner or owner.get("host") != socket.gethostname():
-        return True  # another machine's trial: leave it to its heartbeat
-    try:
-        os.kill(int(owner["pid"]), 0)
-    except (ProcessLookupError, ValueError, TypeError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def recover_interrupted(study: Any) -> int:
-    """Mark RUNNING trials whose process is gone as failed('interrupted'); returns how many."""
-    from optuna.trial import TrialState
-
-    n = 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not _alive(t.user_attrs.get("owner")):
-            study._storage.set_trial_user_attr(t._trial_id, "fail_reason", INTERRUPTED)
-            study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-            n += 1
-    return n
-
-
 class _StopFlag:
     """First SIGINT: finish the current trial, then stop. Second: stop now."""
 
@@ -141,19 +110,29 @@ class Search:
         self.study, self.problem, self.objectives = study, problem, objectives
         self.budget, self.time_budget_s, self.constraints = budget, time_budget_s, constraints
         self.summary = summary or SearchSummary(run_dir="")
-        trials = study.get_trials(deepcopy=False)
+        from hynas.search.mirror import StudyMirror
+
+        self.mirror = StudyMirror(study)
+        self.persistent = study  # what readers see; ``self.study`` is the in-memory copy the sampler asks
+        self.study = self.mirror.local
+        trials = self.mirror.loaded
         self.seen = {t.user_attrs["hash"]: t.number for t in trials if _is_evaluated(t) and "hash" in t.user_attrs}
-        self.done = sum(_is_evaluated(t) for t in trials)
-        self.in_flight: dict[str, Any] = {}  # key -> its RUNNING optuna Trial
+        self.done = sum(_is_evaluated(t) for t in trials)  # all writers, all sessions: what the budget counts
+        self.done_here = 0  # this session's evaluations
+        self.in_flight: dict[str, Any] = {}  # key -> its RUNNING optuna Trial (local)
+        self.others: dict[str, int] = {}  # key -> stored number of a trial another writer is evaluating now
+        self._note_others([], [t for t in trials if t.state.name == "RUNNING"])
         self.skips = 0
+        self._batch = 0
         self.rejections: Counter[str] = Counter()  # rule -> rejected draws, to explain an exhausted space
         self.start = time.monotonic()
         self.stop_requested = False
 
     def stop_reason(self) -> str | None:
         """Why no new candidate may start now (None: go on). In-flight ones count against the budget."""
-        if self.done >= self.budget:
-            return f"budget of {self.budget} evaluated candidates reached"
+        if self.done + len(self.others) >= self.budget:
+            return f"budget of {self.budget} evaluated candidates reached" + (
+                f" (counting {len(self.others)} other writers are evaluating)" if self.others else "")
         if self.time_budget_s is not None and time.monotonic() - self.start >= self.time_budget_s:
             return f"time budget of {self.time_budget_s:.0f} s spent"
         if self.stop_requested:
@@ -165,7 +144,23 @@ class Search:
         return None
 
     def can_start(self) -> bool:
-        return self.stop_reason() is None and self.done + len(self.in_flight) < self.budget
+        return self.stop_reason() is None and self.done + len(self.others) + len(self.in_flight) < self.budget
+
+    def _note_others(self, finished: list[Any], running: list[Any]) -> None:
+        """Count and de-duplicate against what other writers of the same study did (see ``mirror.sync``)."""
+        for t in finished:
+            if _is_evaluated(t):
+                self.done += 1
+                if "hash" in t.user_attrs:
+                    self.seen.setdefault(t.user_attrs["hash"], t.number)
+        self.others = {t.user_attrs["hash"]: t.number for t in running if "hash" in t.user_attrs}
+
+    def _twin(self, key: str) -> int | None:
+        if key in self.seen:
+            return self.seen[key]
+        if key in self.in_flight:
+            return self.mirror.number(self.in_flight[key])
+        return self.others.get(key)
 
     def ask(self) -> tuple[Any, Candidate] | None:
         """The next candidate worth evaluating (its trial is RUNNING), or None when the loop must stop.
@@ -176,7 +171,13 @@ class Search:
         k = getattr(self.problem, "screen_size", 1)
         if k <= 1:
             return self._ask_one()
-        got = [g for g in (self._ask_one() for _ in range(k)) if g is not None]
+        got: list[tuple[Any, Candidate]] = []
+        for _ in range(k):
+            self._batch = len(got)  # proposals of this screening round hold no budget slot of their own
+            g = self._ask_one()
+            if g is not None:
+                got.append(g)
+        self._batch = 0
         if not got:
             return None
         chosen, info = self.problem.pick([c for _, c in got])
@@ -184,54 +185,92 @@ class Search:
             trial.set_user_attr("screen", info[i])
             if i != chosen:
                 self.in_flight.pop(cand.key, None)
-                self._skip(trial, "screened_out", got[chosen][0].number)
+                self._skip(trial, "screened_out", self.mirror.number(got[chosen][0]))
         self.skips = 0
         return got[chosen]
 
     def _ask_one(self) -> tuple[Any, Candidate] | None:
         while self.stop_reason() is None:
             trial = self.study.ask()
-            trial.set_user_attr("owner", _owner())
+            trial.set_user_attr("owner", owner())
             try:
                 cand = self.problem.propose(trial)
             except Rejected as e:
                 self._skip(trial, "rejected", str(e))
                 continue
-            twin = self.seen.get(cand.key, getattr(self.in_flight.get(cand.key), "number", None))
+            twin = self._twin(cand.key)
             if twin is not None:
                 self._skip(trial, "duplicate_of", twin)
                 continue
             for k, v in cand.attrs.items():
                 trial.set_user_attr(k, v)
+            self.mirror.create(trial)  # claim it in the storage (RUNNING, with its arch), then verify the claim
+            if self._claim_lost(trial, cand.key):
+                if self.stop_reason() is not None:
+                    return None
+                continue
             self.in_flight[cand.key] = trial
             return trial, cand
         return None
+
+    def _claim_lost(self, trial: Any, key: str) -> bool:
+        """After storing a claim, read what other writers did (an incremental read): if one of them
+        evaluated or claimed the same arch first, or the budget is spent counting the claims stored
+        before ours, ours is withdrawn (PRUNED). Claims are ordered by trial number, so of two
+        writers racing for the same arch or the last budget slot exactly one goes on."""
+        self._note_others(*self.mirror.sync())
+        mine = self.mirror.number(trial)
+        twin = self.seen.get(key, self.others.get(key))
+        if twin is not None and twin < mine or key in self.seen:
+            self._skip(trial, "duplicate_of", self.seen.get(key, twin))
+            return True
+        earlier = sum(n < mine for n in self.others.values())
+        if self.done + earlier + len(self.in_flight) - self._batch >= self.budget:
+            self._skip(trial, "over_budget", self.budget)
+            return True
+        return False
 
     def _skip(self, trial: Any, attr: str, value: Any) -> None:
         from optuna.trial import TrialState
 
         trial.set_user_attr(attr, value)
         self.study.tell(trial, state=TrialState.PRUNED)
+        self.mirror.finish(trial)
         if attr == "rejected":
             self.summary.rejected += 1
             self.rejections[str(value).split(":")[0].strip()] += 1
         elif attr == "duplicate_of":
             self.summary.duplicates += 1
-        else:
+        elif attr == "screened_out":
             self.summary.screened_out += 1
         self.skips += 1
 
     def tell(self, trial: Any, cand: Candidate, outcome: Evaluation | BaseException) -> str:
         """Record one finished evaluation; returns 'complete', 'failed', 'rejected' or 'pruned'."""
-        from optuna.trial import TrialState
 
         self.in_flight.pop(cand.key, None)
         if isinstance(outcome, Rejected):
             self._skip(trial, "rejected", str(outcome))
             return "rejected"
         self.skips = 0
-        self.seen[cand.key] = trial.number
+        self.seen[cand.key] = self.mirror.number(trial)
         self.done += 1
+        self.done_here += 1
+        result = self._tell_outcome(trial, outcome)
+        self.mirror.finish(trial)
+        return result
+
+    def event(self, trial: Any, status: str) -> dict[str, Any]:
+        """What a progress display needs after a tell, without reading the study (``values``: a complete
+        trial's objective values, else None)."""
+        values = self.study._storage.get_trial(trial._trial_id).values if status == "complete" else None
+        return {"trial": self.mirror.number(trial), "status": status, "values": values, "done": self.done,
+                "budget": self.budget, "directions": [d.name.lower() for d in self.study.directions],
+                "summary": self.summary}
+
+    def _tell_outcome(self, trial: Any, outcome: Evaluation | BaseException) -> str:
+        from optuna.trial import TrialState
+
         from hynas.search.multifidelity import Pruned
 
         if isinstance(outcome, Pruned):
@@ -266,6 +305,7 @@ class Search:
         self.in_flight.pop(cand.key, None)
         trial.set_user_attr("fail_reason", reason)
         self.study.tell(trial, state=TrialState.FAIL)
+        self.mirror.finish(trial)
 
     def finish(self) -> SearchSummary:
         """Fill the summary from the study (all sessions) and this session's stop reason."""
@@ -274,8 +314,8 @@ class Search:
         s = self.summary
         s.stop_reason = s.stop_reason or self.stop_reason() or "finished"
         s.elapsed_s = time.monotonic() - self.start
-        s.evaluated = self.done
-        for t in self.study.get_trials(deepcopy=False):
+        s.evaluated = self.done_here
+        for t in self.persistent.get_trials(deepcopy=False):
             if t.state == TrialState.COMPLETE:
                 s.complete += 1
                 s.feasible += bool(t.user_attrs.get("feasible", True))
@@ -306,9 +346,7 @@ def run_local(search: Search, cfg: Any = None, progress: Callable[[dict[str, Any
                 raise
             except Exception as e:  # noqa: BLE001 - a failed candidate never kills a search
                 outcome = e
-            search.tell(trial, cand, outcome)
-            emit({"trial": trial.number, "done": search.done, "budget": search.budget, "study": search.study,
-                  "summary": search.summary})
+            emit(search.event(trial, search.tell(trial, cand, outcome)))
 
 
 def run_search(cfg: SearchConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> SearchSummary:
@@ -328,43 +366,9 @@ def run_search(cfg: SearchConfig, progress: Callable[[dict[str, Any]], None] | N
     summary = SearchSummary(run_dir=cfg.run_dir, recovered=recover_interrupted(study))
     search = Search(study, problem, cfg.objectives, cfg.budget, cfg.time_budget_s, cfg.parsed_constraints(),
                     summary)
-    with _Heartbeat(search, cfg.heartbeat_s):
+    with Heartbeat(search, cfg.heartbeat_s):
         BACKENDS.get(cfg.backend)(search, cfg, progress)
     return search.finish()
-
-
-class _Heartbeat:
-    """Beats for this process's in-flight trials (RDB storage with ``heartbeat_s``), so other hosts
-    can tell them from the trials of a dead one; on entry, fails the stale trials of dead hosts."""
-
-    def __init__(self, search: Search, interval_s: int | None) -> None:
-        import threading
-
-        self.search, self.interval_s = search, interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True, name="hynas-heartbeat")
-
-    def __enter__(self) -> _Heartbeat:
-        if self.interval_s:
-            from optuna.storages import fail_stale_trials
-
-            fail_stale_trials(self.search.study)
-            self._thread.start()
-        return self
-
-    def _beat(self) -> None:
-        storage = self.search.study._storage
-        while not self._stop.wait(self.interval_s):
-            for trial in list(self.search.in_flight.values()):
-                try:
-                    storage.record_heartbeat(trial._trial_id)
-                except Exception:  # noqa: BLE001 - a missed beat only risks a stale mark later
-                    pass
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
 
 
 def _fingerprint(target: str) -> dict[str, Any]:

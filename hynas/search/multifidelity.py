@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from hynas.search.evolution import _crowding, _fronts
 

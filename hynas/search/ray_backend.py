@@ -21,7 +21,8 @@ A real cluster: ``ray start --head --port=6379`` on one node, ``ray start
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from hynas.search.engine import BACKENDS, Evaluation, Search
 
@@ -75,9 +76,7 @@ def run_ray(search: Search, cfg: Any, progress: Callable[[dict[str, Any]], None]
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
             for ref in ready:
                 trial, cand = pending.pop(ref)
-                search.tell(trial, cand, _result(ref))
-                emit({"trial": trial.number, "done": search.done, "budget": search.budget, "study": search.study,
-                      "summary": search.summary})
+                emit(search.event(trial, search.tell(trial, cand, _result(ref))))
     except KeyboardInterrupt:
         for trial, cand in pending.values():
             search.abandon(trial, cand)

@@ -1,0 +1,77 @@
+"""Who is evaluating a trial, and whether that process still lives: recovery of killed runs, heartbeats.
+
+A RUNNING trial carries ``owner`` (host, pid). On resume, a RUNNING trial whose owner process
+on this host is gone is failed with reason ``interrupted`` (it does not count; its arch is
+evaluated again). Trials of other hosts are left to RDB heartbeats (``--heartbeat``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+INTERRUPTED = "interrupted"
+
+
+def owner() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def alive(owner: dict[str, Any] | None) -> bool:
+    if not owner or owner.get("host") != socket.gethostname():
+        return True  # another machine's trial: leave it to its heartbeat
+    try:
+        os.kill(int(owner["pid"]), 0)
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_interrupted(study: Any) -> int:
+    """Mark RUNNING trials whose process is gone as failed('interrupted'); returns how many."""
+    from optuna.trial import TrialState
+
+    n = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not alive(t.user_attrs.get("owner")):
+            study._storage.set_trial_user_attr(t._trial_id, "fail_reason", INTERRUPTED)
+            study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+            n += 1
+    return n
+
+
+class Heartbeat:
+    """Beats for this process's in-flight trials (RDB storage with ``heartbeat_s``), so other hosts
+    can tell them from the trials of a dead one; on entry, fails the stale trials of dead hosts."""
+
+    def __init__(self, search: Any, interval_s: int | None) -> None:
+        import threading
+
+        self.search, self.interval_s = search, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="hynas-heartbeat")
+
+    def __enter__(self) -> Heartbeat:
+        if self.interval_s:
+            from optuna.storages import fail_stale_trials
+
+            fail_stale_trials(self.search.persistent)
+            self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        storage, mirror = self.search.persistent._storage, self.search.mirror
+        while not self._stop.wait(self.interval_s):
+            for trial in list(self.search.in_flight.values()):
+                try:
+                    storage.record_heartbeat(mirror.stored_id(trial))
+                except Exception:  # noqa: BLE001 - a missed beat only risks a stale mark later
+                    pass
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
