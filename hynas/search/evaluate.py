@@ -114,16 +114,16 @@ class Evaluator:
         """Score ``arch``; in a child process when a per-trial time or memory cap is set.
 
         The limits are checked here first (cheap, no child for a rejected candidate). In
-        isolated mode ``report`` (intermediate accuracies for pruning) is not forwarded:
-        the child cannot call back into the parent's sampler.
+        isolated mode the child sends its intermediate accuracies to this process, which runs
+        ``report`` (the pruning rule, with the study) and answers whether to stop.
         """
         sizes = check_limits(self.space, arch)
         if not self.isolated:
             return self.score(arch, sizes, report)
         from hynas.search.isolate import run_isolated
 
-        return run_isolated(self.score, (arch, sizes, None), timeout_s=self.cfg.trial_timeout_s,
-                            memory_mb=self.cfg.trial_memory_mb)
+        return run_isolated(self.score, (arch, sizes), timeout_s=self.cfg.trial_timeout_s,
+                            memory_mb=self.cfg.trial_memory_mb, report=report)
 
     def score(self, arch: Arch, sizes: dict[str, float],
               report: Callable[[int, float], bool] | None = None) -> Evaluation:

@@ -68,30 +68,41 @@ def _context() -> Any:
 
 
 def run_isolated(fn: Callable[..., Any], args: tuple = (), *, timeout_s: float | None = None,
-                 memory_mb: int | None = None) -> Any:
+                 memory_mb: int | None = None, report: Callable[[int, float], bool] | None = None) -> Any:
     """``fn(*args)`` in a child process; its return value, or a ``CandidateError`` saying why not.
 
     ``fn`` and ``args`` must be picklable (a module-level function or a bound method of a
     picklable object). Blocks registered outside ``hynas.blocks`` (plugins, tests) are sent
     along and registered in the child, so the child sees the same registry as the parent.
+
+    ``report`` (intermediate results for pruning) stays in the parent: the child is called as
+    ``fn(*args, report=r)`` where ``r(step, value)`` sends the pair over a pipe and waits for
+    the parent's ``report(step, value)`` answer (True: stop), so the sampler's pruning rule
+    and the study are only ever touched by the parent.
     """
     ctx = _context()
     recv, send = ctx.Pipe(duplex=False)
     alive_r, alive_w = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(send, alive_r, fn, args, memory_mb, _extra_blocks()), daemon=True)
+    ctl, ctl_child = ctx.Pipe(duplex=True) if report is not None else (None, None)
+    proc = ctx.Process(target=_child, args=(send, alive_r, fn, args, memory_mb, _extra_blocks(), ctl_child),
+                       daemon=True)
     t0 = time.monotonic()
     with _main_hidden():
         proc.start()
     send.close()
     alive_r.close()
+    if ctl_child is not None:
+        ctl_child.close()
     try:
-        return _collect(proc, recv, t0, timeout_s, memory_mb)
+        return _collect(proc, recv, t0, timeout_s, memory_mb, ctl, report)
     finally:
         if proc.is_alive():
             proc.kill()
         proc.join(5)
         recv.close()
         alive_w.close()
+        if ctl is not None:
+            ctl.close()
 
 
 @contextlib.contextmanager
@@ -112,13 +123,26 @@ def _main_hidden() -> Iterator[None]:
         sys.modules["__main__"] = real
 
 
-def _collect(proc: Any, recv: Any, t0: float, timeout_s: float | None, memory_mb: int | None) -> Any:
-    """Wait for the child's message (or its death, or the deadline) and turn it into a result."""
+def _collect(proc: Any, recv: Any, t0: float, timeout_s: float | None, memory_mb: int | None,
+             ctl: Any = None, report: Callable[[int, float], bool] | None = None) -> Any:
+    """Wait for the child's message (or its death, or the deadline) and turn it into a result;
+    answer the child's intermediate reports meanwhile."""
+    from multiprocessing.connection import wait
+
     while True:
         left = None if timeout_s is None else timeout_s - (time.monotonic() - t0)
         if left is not None and left <= 0:
             raise TrialTimeout(f"exceeded {timeout_s:g} s wall-clock (trial killed)")
-        if recv.poll(0.2 if left is None else min(0.2, left)):
+        ready = wait([recv] + ([ctl] if ctl is not None else []), 0.2 if left is None else min(0.2, left))
+        if ctl is not None and ctl in ready:
+            try:
+                _, step, value = ctl.recv()
+            except (EOFError, OSError):  # the child is gone; its death is read from the other pipe
+                ctl = None
+                continue
+            ctl.send(bool(report(step, value)))  # type: ignore[misc]
+            continue
+        if recv in ready:
             try:
                 msg = recv.recv()
             except EOFError:  # the child closed its end without a word: it died
@@ -189,7 +213,7 @@ def _extra_blocks() -> list[tuple[str, type, Any]]:
 # ----------------------------------------------------------------------------- child side
 
 def _child(send: Any, alive: Any, fn: Callable[..., Any], args: tuple, memory_mb: int | None,
-           extra_blocks: list[tuple[str, type, Any]]) -> None:
+           extra_blocks: list[tuple[str, type, Any]], ctl: Any = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(alive,), daemon=True).start()
     try:
@@ -201,7 +225,7 @@ def _child(send: Any, alive: Any, fn: Callable[..., Any], args: tuple, memory_mb
                 BLOCKS.register(name, cls)
         if memory_mb:
             cap_memory(memory_mb)
-        msg: tuple = ("ok", fn(*args))
+        msg: tuple = ("ok", fn(*args, report=_remote_report(ctl)) if ctl is not None else fn(*args))
     except BaseException as e:  # noqa: BLE001 - everything goes back to the parent as a reason
         msg = _error_msg(e, memory_mb)
     try:
@@ -209,6 +233,14 @@ def _child(send: Any, alive: Any, fn: Callable[..., Any], args: tuple, memory_mb
     except Exception as e:  # noqa: BLE001 - an unpicklable result is a failure too, not a hang
         send.send(("error", "builtins", "RuntimeError", f"result could not be sent back: {e}", ""))
     send.close()
+
+
+def _remote_report(ctl: Any) -> Callable[[int, float], bool]:
+    def report(step: int, value: float) -> bool:
+        ctl.send(("report", int(step), float(value)))
+        return bool(ctl.recv())
+
+    return report
 
 
 def _error_msg(e: BaseException, memory_mb: int | None) -> tuple:
