@@ -27,6 +27,8 @@ def search_cmd(
     proxy: str = typer.Option("train", help="'train' (short training) or a zero-cost proxy name"),
     train_steps: int = typer.Option(300, help="training steps per candidate for the 'train' proxy"),
     params_objective: bool = typer.Option(False, "--params-objective", help="add params as a third objective"),
+    objectives: str = typer.Option("accuracy,latency_ms", help="comma-separated objectives (accuracy, latency_ms, "
+                                   "params_m, macs_g); 'accuracy' alone only with --table (default sampler: bo)"),
     predict: bool = typer.Option(False, "--predict", help="use the target's latency predictor instead of timing"),
     constraint: list[str] = typer.Option([], "--constraint", help="e.g. 'latency_ms<=5' (repeatable); names: "
                                          "accuracy, latency_ms, params_m, macs_g; ops <=, >=, <, >"),
@@ -52,10 +54,11 @@ def search_cmd(
     from hynas.search.config import parse_duration
     from hynas.search.samplers import default_sampler
 
-    objectives = ("accuracy", "latency_ms") + (("params_m",) if params_objective else ())
+    objs = tuple(o.strip() for o in objectives.split(",") if o.strip())
+    objs += ("params_m",) if params_objective and "params_m" not in objs else ()
     cfg = SearchConfig(space=space, run_dir=run_dir, target=target, budget=budget,
-                       time_budget_s=parse_duration(time_budget), sampler=sampler or default_sampler(len(objectives)), seed=seed, storage=storage or None,
-                       objectives=objectives, dataset=dataset, proxy=proxy, train_steps=train_steps,
+                       time_budget_s=parse_duration(time_budget), sampler=sampler or default_sampler(len(objs)), seed=seed, storage=storage or None,
+                       objectives=objs, dataset=dataset, proxy=proxy, train_steps=train_steps,
                        measure=not predict, constraints=tuple(constraint), backend=backend, workers=workers,
                        ray_address=ray_address or None, table=table or None, screen=screen, prune=prune,
                        heartbeat_s=heartbeat or None, trial_timeout_s=parse_duration(trial_timeout),

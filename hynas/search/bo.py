@@ -58,16 +58,16 @@ class HammingBOSampler(BaseSampler):
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if all(n in t.params for n in search_space)]
+        trials = study.get_trials(deepcopy=False)
+        done = _observed(trials, search_space)
         if not search_space or len(done) < self.n_startup_trials:
             return {}
         names = sorted(search_space)
         choices = [list(search_space[n].choices) for n in names]  # type: ignore[attr-defined]
-        X = np.array([[choices[j].index(t.params[n]) for j, n in enumerate(names)] for t in done])
-        y = _target(done, study.directions, self._rng)
+        X = np.array([[choices[j].index(t.params[n]) for j, n in enumerate(names)] for t, _ in done])
+        y = _target([v for _, v in done], study.directions, self._rng)
         taken = {tuple(choices[j].index(t.params[n]) for j, n in enumerate(names))
-                 for t in study.get_trials(deepcopy=False) if all(n in t.params for n in names)}
+                 for t in trials if all(n in t.params for n in names)}
         pool = self._pool(X, y, [len(c) for c in choices], taken)
         if len(pool) == 0:
             return {}
@@ -87,6 +87,19 @@ class HammingBOSampler(BaseSampler):
         for _ in range(self.n_random_pool):
             cands.add(tuple(int(self._rng.integers(s)) for s in sizes))
         return np.array(sorted(cands - taken), dtype=int).reshape(-1, len(sizes))
+
+
+def _observed(trials: list[FrozenTrial], space: dict[str, BaseDistribution]) -> list[tuple[FrozenTrial, FrozenTrial]]:
+    """(trial with the decisions, trial with the values): every complete trial, plus every duplicate the
+    engine skipped (``duplicate_of``: the same network, e.g. an equivalent cell) with its twin's values,
+    so the model knows those decisions are already measured instead of rating them as unexplored."""
+    complete = {t.number: t for t in trials if t.state == TrialState.COMPLETE and all(n in t.params for n in space)}
+    out = [(t, t) for t in complete.values()]
+    for t in trials:
+        twin = complete.get(t.user_attrs.get("duplicate_of", -1)) if t.state == TrialState.PRUNED else None
+        if twin is not None and all(n in t.params for n in space):
+            out.append((t, twin))
+    return out
 
 
 def _one_blas_thread() -> Any:

@@ -121,3 +121,25 @@ def test_rdb_heartbeat_fails_stale_trials_of_a_dead_host(tmp_path: Path) -> None
     summary = run_search(SearchConfig(**{**cfg.__dict__, "budget": 5}))
     states = {t.number: t.state.name for t in study.get_trials(deepcopy=False)}
     assert states[ghost.number] == "FAIL" and summary.complete == 5
+
+
+@needs_table
+def test_cli_single_objective_defaults_to_bo_and_counts_effective_cells(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    """`--objectives accuracy` on the table: the default sampler is bo, and two cells that differ only on
+    edges that cannot reach the output are one network (evaluated once)."""
+    from hynas.search.rundir import read_meta
+    from hynas.search.tabular import arch_str, effective_ops
+
+    rd = tmp_path / "so"
+    main(["search", "--table", str(TABLE), "--objectives", "accuracy", "--budget", "25", "--run-dir", str(rd)])
+    assert "budget of 25 evaluated candidates reached" in capsys.readouterr().out
+    assert read_meta(rd)["config"]["sampler"] == "bo"
+    run = load_run(rd)
+    done = run.complete()
+    assert len(done) == 25 and all(set(t.values) == {"accuracy"} for t in done)
+    assert len({t.attrs["hash"] for t in done}) == 25
+    # node 3 fed only from node 1, and node 2 feeding nothing: edges into/out of node 2 are dead
+    ops = ("nor_conv_3x3", "avg_pool_3x3", "skip_connect", "none", "nor_conv_1x1", "none")
+    assert effective_ops(ops) == ("nor_conv_3x3", "none", "none", "none", "nor_conv_1x1", "none")
+    assert arch_str(effective_ops(("none",) * 6)) == arch_str(effective_ops(("nor_conv_3x3",) * 3 + ("none",) * 3))
