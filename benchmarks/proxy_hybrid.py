@@ -68,6 +68,8 @@ def score_arch(arch, data, args: argparse.Namespace, reused: dict | None = None)
     runs = [(f"train{s}", TrainConfig(steps=s, seed=args.seed)) for s in args.short_steps]
     runs += [(f"train{s}_r16", TrainConfig(steps=s, seed=args.seed, resolution=16)) for s in args.short_steps_r16]
     runs.append(("reference", TrainConfig(steps=args.ref_steps, seed=args.seed)))
+    if f"train{args.ref_steps}" in row:  # an earlier run's training of the reference budget is the reference
+        row["reference"], row["reference_s"] = row.pop(f"train{args.ref_steps}"), row.pop(f"train{args.ref_steps}_s")
     for key, cfg in runs:
         if key in row:
             continue
@@ -110,11 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shard", default="0/1")
     ap.add_argument("--out", default="benchmarks/results/proxy_hybrid.json")
     ap.add_argument("--merge", nargs="*")
+    ap.add_argument("--reverse", action="store_true", help="score the shard from its end (a helper process)")
     ap.add_argument("--reuse", help="an earlier result JSON whose trainings of the same archs are copied")
     args = ap.parse_args(argv)
     if args.merge:
         parts = [json.loads(Path(f).read_text()) for f in args.merge]
-        rows = [r for p in parts for r in p["rows"]]
+        rows = list({r["hash"]: r for p in parts for r in p["rows"]}.values())  # a --reverse helper may overlap
         meta = {k: v for k, v in parts[0].items() if k not in ("n", "summary", "rows")}
         write(Path(args.out), rows, {**meta, "command": meta["command"] + f"  (x{len(parts)} shards, merged)"})
         print(json.dumps(summarize(rows), indent=1))
@@ -129,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     out, reused = Path(args.out), reused_trainings(args.reuse)
     rows: list[dict] = json.loads(out.read_text())["rows"] if out.is_file() else []  # resume
     done = {r["hash"] for r in rows}
-    for arch in archs[i::k]:
+    for arch in (archs[i::k][::-1] if args.reverse else archs[i::k]):
         if arch.hash in done:
             continue
         rows.append(score_arch(arch, data, args, reused.get(arch.hash)))

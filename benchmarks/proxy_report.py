@@ -30,6 +30,36 @@ def nb201_table(res: dict) -> list[str]:
     return lines
 
 
+def nb201_batch_table(results: list[dict]) -> list[str]:
+    """Spearman of the data-dependent proxies at each batch size, on the archs every run scored."""
+    from scipy.stats import spearmanr
+
+    results = sorted(results, key=lambda r: r["batch_size"])
+    common = set.intersection(*({r["arch_str"] for r in res["rows"]} for res in results))
+    names = [p for p in ("naswot", "jacob_cov", "grad_norm", "snip") if all(p in res["rows"][0] for res in results)]
+    batches = [res["batch_size"] for res in results]
+    lines = [(f"Batch-size sensitivity on the {len(common)} archs scored at every batch size (the first archs of "
+              "the same seeded sample; the larger batches were stopped when the session's time ran out): "
+              "Spearman vs CIFAR-10 test accuracy. Commands: "
+              + "; ".join(f"`{res['command']}`" for res in results) + "."), "",
+             "| proxy | " + " | ".join(f"batch {b}" for b in batches) + " | published |",
+             "|---|" + "---|" * (len(batches) + 1)]
+    for p in names:
+        cells = []
+        for res in results:
+            rows = [r for r in res["rows"] if r["arch_str"] in common]
+            cells.append(f"{spearmanr([r[p] for r in rows], [r['cifar10_test_acc'] for r in rows]).statistic:.3f}")
+        lines.append(f"| {p} | " + " | ".join(cells) + f" | {PUBLISHED[p]:.2f} |")
+    for res in results[1:]:
+        if res["n"] > len(common):
+            sp = res["spearman"]
+            lines += ["", f"Batch {res['batch_size']} over all {res['n']} archs it scored: "
+                      + ", ".join(f"{p} {sp[p]:.3f} (published {PUBLISHED[p]:.2f}, "
+                                  f"{'within' if abs(sp[p] - PUBLISHED[p]) <= 0.05 else '**outside**'} ±0.05)"
+                                  for p in names) + f"; table params {sp['table_params_M']:.3f} on the same archs."]
+    return lines
+
+
 def hybrid_table(res: dict) -> list[str]:
     summ = res["summary"]
     ref = summ["reference"]
@@ -38,19 +68,38 @@ def hybrid_table(res: dict) -> list[str]:
              f"{ref['accuracy_min']:.3f}-"
              f"{ref['accuracy_max']:.3f} and costs {ref['seconds_per_arch']:.1f} s/arch. "
              f"Command: `{res['command']}`."), "",
-             "| proxy | Spearman vs reference | s/arch | cost vs reference |", "|---|---|---|---|"]
+             "| proxy | Spearman vs reference | s/arch | cost vs reference | timed in |", "|---|---|---|---|---|"]
+    reused: set[str] = set()
+    if "--reuse" in res["command"]:  # trainings copied from an earlier (deterministic) run keep that run's seconds
+        src = json.loads(Path(res["command"].split("--reuse")[1].split()[0]).read_text())
+        reused = {k for k in src["rows"][0] if k.startswith("train") and not k.endswith("_s")}
+    # Each proxy's cost is compared with the reference timed under the same load: a reused reference keeps the
+    # earlier run's load, so for this run's proxies the reference time is scaled from a full-resolution training
+    # timed in this run (training time is linear in the steps: same recipe, same arch).
+    ref_now, ref_steps = ref["seconds_per_arch"], res.get("ref_steps")
+    timed_now = [k for k in summ if k.startswith("train") and k[5:].isdigit() and k not in reused]
+    if reused and timed_now and ref_steps:
+        k = max(timed_now, key=lambda k: int(k[5:]))
+        ref_now = summ[k]["seconds_per_arch"] * ref_steps / int(k[5:])
+        lines[0] += (f" The reference trainings were reused from the earlier run, so this run's costs are compared "
+                     f"with {ref_steps}/{k[5:]} x {k}'s time ({ref_now:.1f} s/arch at this run's load).")
     rows = sorted(((k, v) for k, v in summ.items() if k != "reference"), key=lambda kv: -kv[1]["spearman"])
     for name, v in rows:
+        parts = name.split("+")
+        when = "earlier run" if all(p in reused for p in parts) else "this run"
+        base = ref["seconds_per_arch"] if when == "earlier run" else ref_now
         lines.append(f"| {name} | {v['spearman']:.3f} | {v['seconds_per_arch']:.2f} | "
-                     f"{100 * v['seconds_per_arch'] / ref['seconds_per_arch']:.1f}% |")
+                     f"{100 * v['seconds_per_arch'] / base:.1f}% | {when} |")
     return lines
 
 
 def cost_lines(path: Path) -> list[str]:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    lines = [("Default short-training proxy (`train_proxy`, 200 steps, batch 64, one thread) on sampled default-space "
-             "hybrids; CPU seconds of the process (what one free core takes) and wall seconds on the busy box. "
-             f"Command: `python benchmarks/proxy_train_cost.py --n 5` ({len(rows)} finished before it was stopped)."), "",
+    steps = sorted({r["steps"] for r in rows})
+    lines = [(f"Short-training proxy (`train_proxy`, {'/'.join(map(str, steps))} steps, batch 64, one thread) on sampled "
+             "default-space hybrids; CPU seconds of the process (what one free core takes) and wall seconds on the busy "
+             f"box. Command: `python benchmarks/proxy_train_cost.py --n 5` ({len(rows)} finished before it was stopped)."),
+             "",
              "| arch | params | CPU s | wall s | held-out acc |", "|---|---|---|---|---|"]
     lines += [f"| {r['hash'][:10]} | {r['params']} | {r['cpu_s']} | {r['wall_s']} | {r['val_accuracy']:.3f} |"
               for r in rows]
@@ -91,15 +140,23 @@ def write_section(doc: Path, body: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nb201", default="benchmarks/results/proxy_nb201.json")
-    ap.add_argument("--hybrid", default="benchmarks/results/proxy_hybrid.json")
+    ap.add_argument("--nb201-batches", nargs="*", default=["benchmarks/results/proxy_nb201_b64.json",
+                                                           "benchmarks/results/proxy_nb201_b128.json"],
+                    help="runs of the same sample at other batch sizes (the sensitivity table)")
+    ap.add_argument("--hybrid", default="benchmarks/results/proxy_hybrid_b64.json")
     ap.add_argument("--cost", default="benchmarks/results/proxy_train_cost.jsonl")
     ap.add_argument("--notes", default="benchmarks/results/proxy_notes.md", help="hand-written findings appended")
     ap.add_argument("--write", help="replace the Proxies section of this Markdown file instead of printing")
     args = ap.parse_args(argv)
     out: list[str] = [INTRO]
-    for path, render in ((args.nb201, nb201_table), (args.hybrid, hybrid_table)):
-        if Path(path).is_file():
-            out += render(json.loads(Path(path).read_text())) + [""]
+    if Path(args.nb201).is_file():
+        base = json.loads(Path(args.nb201).read_text())
+        out += nb201_table(base) + [""]
+        others = [json.loads(Path(p).read_text()) for p in args.nb201_batches if Path(p).is_file()]
+        if others:
+            out += nb201_batch_table([base, *others]) + [""]
+    if Path(args.hybrid).is_file():
+        out += hybrid_table(json.loads(Path(args.hybrid).read_text())) + [""]
     if Path(args.cost).is_file() and Path(args.cost).stat().st_size:
         out += cost_lines(Path(args.cost)) + [""]
     if Path(args.notes).is_file():
