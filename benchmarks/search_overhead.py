@@ -72,7 +72,7 @@ def run(table_path: str, storage_kind: str, trials: int, seed: int = 0) -> dict[
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0
         asked = len(study.get_trials(deepcopy=False))
     n = summary.evaluated
-    ms = lambda x: round(1000 * x / n, 2)  # noqa: E731
+    ms = lambda x: round(1000 * x / n, 2)
     return {"storage": storage_kind, "evaluated": n, "asked": asked, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
             "wall_ms_per_trial": ms(wall), "cpu_ms_per_trial": ms(cpu),
             "sampler_wall_ms_per_trial": ms(timed.wall), "sampler_cpu_ms_per_trial": ms(timed.cpu),
