@@ -56,7 +56,12 @@ def nb201_batch_table(results: list[dict]) -> list[str]:
             lines += ["", f"Batch {res['batch_size']} over all {res['n']} archs it scored: "
                       + ", ".join(f"{p} {sp[p]:.3f} (published {PUBLISHED[p]:.2f}, "
                                   f"{'within' if abs(sp[p] - PUBLISHED[p]) <= 0.05 else '**outside**'} ±0.05)"
-                                  for p in names) + f"; table params {sp['table_params_M']:.3f} on the same archs."]
+                                  for p in names) + f"; table params {sp['table_params_M']:.3f} on the same archs"]
+            archs = {r["arch_str"] for r in res["rows"]}
+            rows = [r for r in results[0]["rows"] if r["arch_str"] in archs]
+            acc = [r["cifar10_test_acc"] for r in rows]
+            lines[-1] += (f"; batch {results[0]['batch_size']} on these archs: " + ", ".join(
+                f"{p} {spearmanr([r[p] for r in rows], acc).statistic:.3f}" for p in names) + ".")
     return lines
 
 
@@ -114,8 +119,10 @@ Mellor et al. 2021) on real ground truth; the hybrid table compares every proxy 
 longer training of the same default-space hybrids. All tables are rendered from the result
 JSON under `benchmarks/results/` by `python benchmarks/proxy_report.py --write docs/BENCHMARKS.md`.
 Machine: x86_64 "Intel(R) Xeon(R) Processor", 2 cores, torch 2.13.0+cpu, one thread per
-process, shared with other jobs (load average 8-18 during these runs): seconds are wall
-time on that busy box and only their ratios are meaningful.
+process, shared with other jobs (load average 8-18 during the batch-16 NB201 run and the
+earlier hybrid trainings, 4.5-8 during the batch-64/128 NB201 runs and the hybrid zero-cost
+and 100-step runs; the newer result JSONs record theirs): seconds are wall time on that busy box
+and only ratios measured in the same run are meaningful.
 """
 
 
