@@ -247,7 +247,6 @@ class Search:
 
     def tell(self, trial: Any, cand: Candidate, outcome: Evaluation | BaseException) -> str:
         """Record one finished evaluation; returns 'complete', 'failed', 'rejected' or 'pruned'."""
-
         self.in_flight.pop(cand.key, None)
         if isinstance(outcome, Rejected):
             self._skip(trial, "rejected", str(outcome))
