@@ -29,7 +29,7 @@ def _mismatch_warning(target_name: str, path: str, mtime_ns: int) -> tuple[str, 
     text = (
         f"latency predictor {p} was measured on another machine ({'; '.join(diffs)}): predicted latencies "
         f"may not hold here. Measure this machine with `hynas profile --target {target_name} --space FILE` "
-        f"(writes predictors/{target_name}.json), or time candidates instead (search without --predict)."
+        f"(writes predictors/{target_name}.json), or time candidates instead (`hynas search --measure`)."
     )
     return (text,)
 
@@ -63,3 +63,29 @@ def predict_with_file(arch: Arch, target: str = "ort-cpu", *, resolution: int | 
         clock=str(pred.target.get("clock", t.clock)),
         warnings=predictor_warnings(target),
     )
+
+
+def latency_source(target: str, *, measure: bool = False, predict: bool = False) -> tuple[bool, list[str]]:
+    """How a search gets each candidate's latency: ``(time it?, lines that say so and why)``.
+
+    Default (neither flag): the target's predictor where a file for it exists, else timing;
+    ``measure`` times every candidate; ``predict`` insists on the predictor (UserError, saying how
+    to profile, when there is none).
+    """
+    from hynas.errors import UserError
+    from hynas.latency.predictor import find_predictor
+
+    if measure and predict:
+        raise UserError("--measure and --predict exclude each other; give one of them, or neither "
+                        "(the target's predictor where one exists, else timing).")
+    if measure:
+        return True, [f"latency: timed on {target} for every candidate (--measure)"]
+    try:
+        path = find_predictor(target)
+    except UserError:
+        if predict:
+            raise
+        return True, [f"latency: timed on {target} for every candidate (no predictor for it; "
+                      f"`hynas profile --target {target} --space FILE` makes one)"]
+    return False, [f"latency: predicted by {path} (--measure times every candidate instead)",
+                   *predictor_warnings(target)]

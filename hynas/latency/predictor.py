@@ -265,7 +265,7 @@ def find_predictor(target: str) -> Path:
     raise UserError(
         f"no latency predictor for target '{target}' (looked in "
         f"{', '.join(str(d) for d in predictor_dirs())}). Measure one with "
-        f"`hynas profile --target {target} --space FILE`, or time candidates instead (search without --predict)."
+        f"`hynas profile --target {target} --space FILE`, or time candidates instead (`hynas search --measure`)."
     )
 
 

@@ -115,3 +115,19 @@ def test_measurement_rescaled_to_the_predictors_nominal_speed(fitted, tiny_archs
     assert (
         measure_latency(tiny_archs[0], "ort-cpu@b2", policy=QUICK).nominal_ms is None
     )  # no predictor for b2
+
+
+def test_search_latency_source_prefers_the_predictor_and_says_so(fitted, tmp_path, monkeypatch):
+    from hynas.latency.predict import latency_source
+
+    monkeypatch.setenv("HYNAS_PREDICTORS", str(tmp_path))
+    fitted.save(tmp_path / "ort-cpu.json")
+    measure, lines = latency_source("ort-cpu")
+    assert measure is False and str(tmp_path / "ort-cpu.json") in lines[0]
+    assert latency_source("ort-cpu", measure=True)[0] is True
+    measure, lines = latency_source("torch-cpu@b3")  # no file for it: timed, and told how to profile
+    assert measure is True and "hynas profile --target torch-cpu@b3" in lines[0]
+    with pytest.raises(UserError, match="hynas profile --target torch-cpu@b3"):
+        latency_source("torch-cpu@b3", predict=True)
+    with pytest.raises(UserError, match="exclude each other"):
+        latency_source("ort-cpu", measure=True, predict=True)
