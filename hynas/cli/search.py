@@ -29,7 +29,9 @@ def search_cmd(
     params_objective: bool = typer.Option(False, "--params-objective", help="add params as a third objective"),
     objectives: str = typer.Option("accuracy,latency_ms", help="comma-separated objectives (accuracy, latency_ms, "
                                    "params_m, macs_g); 'accuracy' alone only with --table (default sampler: bo)"),
-    predict: bool = typer.Option(False, "--predict", help="use the target's latency predictor instead of timing"),
+    predict: bool = typer.Option(False, "--predict", help="require the target's latency predictor "
+                                 "(default: the predictor where one exists, else timing)"),
+    measure: bool = typer.Option(False, "--measure", help="time every candidate on the target instead of predicting"),
     constraint: list[str] = typer.Option([], "--constraint", help="e.g. 'latency_ms<=5' (repeatable); names: "
                                          "accuracy, latency_ms, params_m, macs_g; ops <=, >=, <, >"),
     backend: str = typer.Option("local", help="local | ray (`hynas list backends`)"),
@@ -50,16 +52,20 @@ def search_cmd(
                                      "recorded as failed (runs each candidate in a child process)"),
 ) -> None:
     """Multi-objective search (accuracy vs latency) within a budget; resumable."""
+    from hynas.latency.predict import latency_source
     from hynas.search import SearchConfig, run_search
     from hynas.search.config import parse_duration
     from hynas.search.samplers import default_sampler
 
     objs = tuple(o.strip() for o in objectives.split(",") if o.strip())
+    timed, lines = (True, []) if table else latency_source(target, measure=measure, predict=predict)
+    for line in lines:
+        typer.echo(line)
     objs += ("params_m",) if params_objective and "params_m" not in objs else ()
     cfg = SearchConfig(space=space, run_dir=run_dir, target=target, budget=budget,
                        time_budget_s=parse_duration(time_budget), sampler=sampler or default_sampler(len(objs)), seed=seed, storage=storage or None,
                        objectives=objs, dataset=dataset, proxy=proxy, train_steps=train_steps,
-                       measure=not predict, constraints=tuple(constraint), backend=backend, workers=workers,
+                       measure=timed, constraints=tuple(constraint), backend=backend, workers=workers,
                        ray_address=ray_address or None, table=table or None, screen=screen, prune=prune,
                        heartbeat_s=heartbeat or None, trial_timeout_s=parse_duration(trial_timeout),
                        trial_memory_mb=trial_memory or None)
