@@ -39,8 +39,8 @@ def reproduce_command(meta: dict[str, Any]) -> tuple[str, bool]:
         parts.append(f"--storage {c['storage']}")
     if "params_m" in c.get("objectives", []):
         parts.append("--params-objective")
-    if not c.get("measure", True):
-        parts.append("--predict")
+    if not c.get("table"):  # the CLI default is the predictor where one exists: say which one this run used
+        parts.append("--measure" if c.get("measure", True) else "--predict")
     parts += [f"--constraint '{k}'" for k in c.get("constraints", [])]
     if c.get("screen", 1) > 1:
         parts.append(f"--screen {c['screen']}")

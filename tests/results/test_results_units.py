@@ -33,6 +33,8 @@ def test_reproduce_command_names_every_setting() -> None:
     cmd, recorded = reproduce_command(meta)
     assert cmd.startswith("hynas search --space default") and "--params-objective" in cmd and "--predict" in cmd
     assert not recorded
+    timed, _ = reproduce_command({"config": dict(meta["config"], measure=True)})
+    assert "--measure" in timed and "--predict" not in timed
 
 
 def test_run_json_records_the_cli_command_and_the_report_prefers_it(monkeypatch, tmp_path) -> None:
