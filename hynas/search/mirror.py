@@ -167,7 +167,26 @@ def _rdb(storage: Any) -> Any:
     import optuna
 
     backend = getattr(storage, "_backend", storage)
-    return backend if isinstance(backend, optuna.storages.RDBStorage) else None
+    if not isinstance(backend, optuna.storages.RDBStorage):
+        return None
+    # The bulk writes know one schema; any other (a future Optuna) takes the public, slower API.
+    return backend if _schema_version(backend) in KNOWN_RDB_SCHEMAS else None
+
+
+KNOWN_RDB_SCHEMAS = ("v3.2.0.a",)  # Optuna 4.x and 5.0
+
+
+def _schema_version(rdb: Any) -> str | None:
+    version = _SCHEMA.get(id(rdb))
+    if version is None:
+        try:
+            version = _SCHEMA[id(rdb)] = str(rdb.get_current_version())
+        except Exception:  # noqa: BLE001 - an unreadable version means: do not write rows by hand
+            return None
+    return version
+
+
+_SCHEMA: dict[int, str] = {}
 
 
 def _utc(dt: datetime.datetime | None) -> datetime.datetime | None:

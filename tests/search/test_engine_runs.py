@@ -143,3 +143,23 @@ def test_cli_single_objective_defaults_to_bo_and_counts_effective_cells(tmp_path
     ops = ("nor_conv_3x3", "avg_pool_3x3", "skip_connect", "none", "nor_conv_1x1", "none")
     assert effective_ops(ops) == ("nor_conv_3x3", "none", "none", "none", "nor_conv_1x1", "none")
     assert arch_str(effective_ops(("none",) * 6)) == arch_str(effective_ops(("nor_conv_3x3",) * 3 + ("none",) * 3))
+
+
+@needs_table
+def test_unknown_rdb_schema_takes_optunas_public_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    """The bulk row writes know one Optuna schema; with any other the same run goes through RDBStorage's
+    own API and stores the same kind of study (a future Optuna must not get hand-written rows)."""
+    import hynas.search.mirror as mirror
+
+    runs = {}
+    for name, known in (("bulk", mirror.KNOWN_RDB_SCHEMAS), ("public", ())):
+        monkeypatch.setattr(mirror, "KNOWN_RDB_SCHEMAS", known)
+        mirror._SCHEMA.clear()
+        rd = tmp_path / name
+        main(["search", "--table", str(TABLE), "--budget", "12", "--seed", "1", "--run-dir", str(rd)])
+        assert "budget of 12 evaluated candidates reached" in capsys.readouterr().out
+        done = load_run(rd).complete()
+        runs[name] = sorted((t.attrs["hash"], tuple(sorted(t.values.items()))) for t in done)
+        assert len(done) == 12
+    assert runs["bulk"] == runs["public"]
