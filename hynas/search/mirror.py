@@ -47,8 +47,13 @@ class StudyMirror:
         if self.direct:
             self.local = study
             return
-        self.local = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=study.sampler,
-                                         directions=study.directions, study_name=study.study_name)
+        level = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # the user's study was announced; this copy is ours
+        try:
+            self.local = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=study.sampler,
+                                             directions=study.directions, study_name=study.study_name)
+        finally:
+            optuna.logging.set_verbosity(level)
         for t in self.loaded:
             if t.state.is_finished():
                 self._add_local(t)
