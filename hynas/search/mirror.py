@@ -44,6 +44,7 @@ class StudyMirror:
         self._seen_ids: set[int] = set()  # stored trial ids already handled (own or added locally)
         self._running: dict[int, FrozenTrial] = {}  # stored id -> another writer's trial, RUNNING when last read
         self._max_id = max((t._trial_id for t in self.loaded), default=-1)
+        self._rdb = None if self.direct else _rdb(study._storage)  # bulk row writes, or None: public API
         if self.direct:
             self.local = study
             return
@@ -80,9 +81,8 @@ class StudyMirror:
             return
         frozen = self._frozen(trial)
         storage = self.persistent._storage
-        rdb = _rdb(storage)
-        if rdb is not None:
-            sid, number = _rdb_create(rdb, self.persistent._study_id, frozen)
+        if self._rdb is not None:
+            sid, number = _rdb_create(self._rdb, self.persistent._study_id, frozen)
         else:
             sid = storage.create_new_trial(self.persistent._study_id, template_trial=frozen)
             number = storage.get_trial_number_from_id(sid)
@@ -106,9 +106,8 @@ class StudyMirror:
         user = {k: v for k, v in frozen.user_attrs.items() if k not in user or user[k] != v}
         system = {k: v for k, v in frozen.system_attrs.items() if k not in system or system[k] != v}
         values = frozen.values if frozen.state == TrialState.COMPLETE else None
-        rdb = _rdb(storage)
-        if rdb is not None:
-            _rdb_finish(rdb, sid, frozen, user, system, values)
+        if self._rdb is not None:
+            _rdb_finish(self._rdb, sid, frozen, user, system, values)
             return
         for k, v in user.items():
             storage.set_trial_user_attr(sid, k, v)
@@ -145,10 +144,9 @@ class StudyMirror:
 
     def _changed(self) -> list[FrozenTrial]:
         storage = self.persistent._storage
-        rdb = _rdb(storage)
-        if rdb is None:
+        if self._rdb is None:
             return self.persistent.get_trials(deepcopy=False)
-        rows = _rdb_changed(rdb, self.persistent._study_id, self._max_id, set(self._running))
+        rows = _rdb_changed(self._rdb, self.persistent._study_id, self._max_id, set(self._running))
         self._max_id = max([self._max_id] + [tid for tid, _ in rows])
         return [storage.get_trial(tid) for tid, state in rows
                 if tid not in self._seen_ids and (state.is_finished() or tid not in self._running)]
@@ -182,16 +180,10 @@ KNOWN_RDB_SCHEMAS = ("v3.2.0.a",)  # Optuna 4.x and 5.0
 
 
 def _schema_version(rdb: Any) -> str | None:
-    version = _SCHEMA.get(id(rdb))
-    if version is None:
-        try:
-            version = _SCHEMA[id(rdb)] = str(rdb.get_current_version())
-        except Exception:  # noqa: BLE001 - an unreadable version means: do not write rows by hand
-            return None
-    return version
-
-
-_SCHEMA: dict[int, str] = {}
+    try:
+        return str(rdb.get_current_version())
+    except Exception:  # noqa: BLE001 - an unreadable version means: do not write rows by hand
+        return None
 
 
 def _utc(dt: datetime.datetime | None) -> datetime.datetime | None:

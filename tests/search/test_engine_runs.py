@@ -55,7 +55,7 @@ def _complete(rd: Path) -> int:
 
 
 def test_resume_after_sigkill_keeps_every_finished_trial_once(tmp_path: Path) -> None:
-    BUDGET = 12  # noqa: N806 - room to be killed mid-run however fast candidates are
+    BUDGET = 12  # room to be killed mid-run however fast candidates are
     rd = tmp_path / "run"
     cmd = _hynas("search", "--run-dir", str(rd), "--budget", str(BUDGET), "--proxy", "naswot", "--sampler", "random")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(), cwd=REPO)
@@ -151,12 +151,11 @@ def test_unknown_rdb_schema_takes_optunas_public_api(tmp_path: Path, monkeypatch
                                                        capsys: pytest.CaptureFixture) -> None:
     """The bulk row writes know one Optuna schema; with any other the same run goes through RDBStorage's
     own API and stores the same kind of study (a future Optuna must not get hand-written rows)."""
-    import hynas.search.mirror as mirror
+    from hynas.search import mirror
 
     runs = {}
     for name, known in (("bulk", mirror.KNOWN_RDB_SCHEMAS), ("public", ())):
         monkeypatch.setattr(mirror, "KNOWN_RDB_SCHEMAS", known)
-        mirror._SCHEMA.clear()
         rd = tmp_path / name
         main(["search", "--table", str(TABLE), "--budget", "12", "--seed", "1", "--run-dir", str(rd)])
         assert "budget of 12 evaluated candidates reached" in capsys.readouterr().out
