@@ -1,6 +1,7 @@
 """Search quality on NAS-Bench-201 (CIFAR-10) through hynas's own search loop, and the engine's overhead.
 
     python benchmarks/search_nb201.py ../shared/data/nb201_cifar10.csv --seeds 50 --jobs 2
+    python benchmarks/search_nb201.py ... --single bo --multi "" --overhead "" --first-seed 50  # held-out seeds
 
 Single objective: each sampler searches by *validation* accuracy; we report the *test*
 accuracy of the cell with the best validation accuracy found after 100 and 300 distinct
@@ -26,7 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-SINGLE = ("tpe", "evolution", "random", "nsga2")
+SINGLE = ("bo", "tpe", "evolution", "random", "nsga2")
 MULTI = ("nsga2", "evolution", "tpe", "random")
 CHECKPOINTS = (100, 300)
 
@@ -111,6 +112,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("table", help="nb201_cifar10.csv")
     ap.add_argument("--seeds", type=int, default=50)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed .. first-seed+seeds-1")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--single", default=",".join(SINGLE))
     ap.add_argument("--multi", default=",".join(MULTI))
@@ -118,12 +120,13 @@ def main() -> None:
     ap.add_argument("--json", default="")
     a = ap.parse_args()
     path = str(Path(a.table).resolve())
-    res: dict[str, Any] = {"seeds": a.seeds, "single": {}, "multi": {}, "overhead": {}}
+    res: dict[str, Any] = {"seeds": a.seeds, "first_seed": a.first_seed, "single": {}, "multi": {}, "overhead": {}}
     with ProcessPoolExecutor(a.jobs) as pool:
         for kind, names, fn in (("single", a.single, single_run), ("multi", a.multi, multi_run)):
             for name in filter(None, names.split(",")):
                 t0 = time.perf_counter()
-                runs = list(pool.map(fn, [path] * a.seeds, [name] * a.seeds, range(a.seeds)))
+                seeds = range(a.first_seed, a.first_seed + a.seeds)
+                runs = list(pool.map(fn, [path] * a.seeds, [name] * a.seeds, seeds))
                 res[kind][name] = {q: [r[q] for r in runs] for q in CHECKPOINTS}
                 digits = 2 if kind == "single" else 4
                 print(f"{kind:6s} {name:10s} " + "  ".join(f"{q}: {_stats(res[kind][name][q], digits)}" for q in
