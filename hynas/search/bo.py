@@ -1,4 +1,4 @@
-"""Bayesian optimisation for categorical architecture decisions: a GP on Hamming + overlap kernels, EI over a local pool.
+"""Bayesian optimisation over categorical architecture decisions: GP (Hamming + overlap kernel), EI on a local pool.
 
 Why another GP: Optuna's ``GPSampler`` finds the NAS-Bench-201 optimum within 100 queries
 but spends seconds per trial fitting kernel parameters and optimising the acquisition with

@@ -76,7 +76,7 @@ def random_sampler(seed: int, n_objectives: int = 2) -> Any:
 
 
 def default_sampler(n_objectives: int) -> str:
-    """NSGA-II for several objectives, Hamming-kernel BO for one (see the NAS-Bench-201 results)."""
+    """NSGA-II for several objectives, categorical BO for one (see the NAS-Bench-201 results)."""
     return "nsga2" if n_objectives > 1 else "bo"
 
 
@@ -86,7 +86,7 @@ def make_sampler(name: str, seed: int, n_objectives: int) -> Any:
 
 @_register("bo")
 def bo(seed: int, n_objectives: int = 2) -> Any:
-    """Hamming-kernel GP with EI over a local pool (ParEGO for several objectives); see ``hynas.search.bo``."""
+    """GP on Hamming + overlap kernels, EI over a local pool (ParEGO for several objectives); ``hynas.search.bo``."""
     from hynas.search.bo import HammingBOSampler
 
     return HammingBOSampler(seed=seed)
