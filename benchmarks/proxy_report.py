@@ -14,19 +14,51 @@ from pathlib import Path
 PUBLISHED = {"synflow": 0.74, "naswot": 0.79, "jacob_cov": 0.73, "grad_norm": 0.59, "snip": 0.59, "params": 0.75}
 
 
-def nb201_table(res: dict) -> list[str]:
+def valid_spearman(res: dict, table: Path) -> dict[str, float]:
+    """Each proxy's Spearman against the table's *validation* column instead of the test column.
+
+    The published figures' target is not the table's test column. zero-cost-nas's
+    ``nasbench2_pred.py`` (which produced Table 1 of Abdelfattah et al. 2021) reads
+    ``get_more_info(i, 'cifar10-valid', hp='200')['test-accuracy']``: the run trained on the
+    25k-image train split ('cifar10-valid'). The table's ``cifar10_test_acc`` comes from the other
+    run, trained on train + valid ('cifar10'; its best is the 94.37 every NB201 search paper
+    quotes), while ``cifar10_valid_acc`` comes from the 'cifar10-valid' run itself, scored on its
+    held-out split. The validation column is therefore the closest the table has to the
+    published protocol's target.
+    """
+    import csv
+
+    from scipy.stats import spearmanr
+
+    with table.open(newline="") as f:
+        valid = {r["arch_str"]: float(r["cifar10_valid_acc"]) for r in csv.DictReader(f)}
+    rows = res["rows"]
+    acc = [valid[r["arch_str"]] for r in rows]
+    return {p: float(spearmanr([r[p] for r in rows], acc).statistic) for p in PUBLISHED if p in rows[0]}
+
+
+def nb201_table(res: dict, table: Path | None = None) -> list[str]:
     sp, secs = res["spearman"], res["mean_seconds"]
+    sv = valid_spearman(res, table) if table is not None and table.is_file() else {}
     lines = [(f"NAS-Bench-201, {res['n']} archs sampled from the table (seed {res['archs_seed']}), CIFAR-10 test "
              f"accuracy; data-dependent proxies on one batch of {res['batch_size']} embedded digits "
              f"(1 channel repeated to 3, 32x32). Command: `{res['command']}`."), "",
-             "| proxy | Spearman (hynas) | published | within ±0.05 | mean s/arch (busy 2-core box) |",
-             "|---|---|---|---|---|"]
+             ("| proxy | Spearman vs test column | within ±0.05 | Spearman vs validation column (the published "
+              "protocol's training run) | within ±0.05 | published | mean s/arch (busy 2-core box) |"),
+             "|---|---|---|---|---|---|---|"]
+
+    def ok(v: float | None, pub: float) -> str:
+        return "–" if v is None else "yes" if abs(v - pub) <= 0.05 else "**no**"
+
     for name, pub in PUBLISHED.items():
         cost = "in grad_norm's pass" if name == "snip" else f"{secs[name]:.2f}"
-        ok = "yes" if abs(sp[name] - pub) <= 0.05 else "**no**"
-        lines.append(f"| {name} | {sp[name]:.3f} | {pub:.2f} | {ok} | {cost} |")
+        v = sv.get(name)
+        vs = "–" if v is None else f"{v:.3f}"
+        lines.append(f"| {name} | {sp[name]:.3f} | {ok(sp[name], pub)} | {vs} | {ok(v, pub)} | {pub:.2f} | {cost} |")
     for combo in (k for k in sp if "+" in k):
-        lines.append(f"| rank-avg {combo} | {sp[combo]:.3f} | – | – | – |")
+        lines.append(f"| rank-avg {combo} | {sp[combo]:.3f} | – | – | – | – | – |")
+    if sv:
+        lines += ["", "Why two targets: " + " ".join(valid_spearman.__doc__.split("\n\n")[1].split())]
     return lines
 
 
@@ -153,12 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hybrid", default="benchmarks/results/proxy_hybrid_b64.json")
     ap.add_argument("--cost", default="benchmarks/results/proxy_train_cost.jsonl")
     ap.add_argument("--notes", default="benchmarks/results/proxy_notes.md", help="hand-written findings appended")
+    ap.add_argument("--table", default="../shared/data/nb201_cifar10.csv",
+                    help="NAS-Bench-201 table, for the Spearman against its validation column")
     ap.add_argument("--write", help="replace the Proxies section of this Markdown file instead of printing")
     args = ap.parse_args(argv)
     out: list[str] = [INTRO]
     if Path(args.nb201).is_file():
         base = json.loads(Path(args.nb201).read_text())
-        out += nb201_table(base) + [""]
+        out += nb201_table(base, Path(args.table)) + [""]
         others = [json.loads(Path(p).read_text()) for p in args.nb201_batches if Path(p).is_file()]
         if others:
             out += nb201_batch_table([base, *others]) + [""]
