@@ -63,7 +63,8 @@ def trial_metrics(t: TrialRecord) -> dict[str, float]:
     """A trial's four plotted numbers, from its objective values or its recorded attributes.
 
     A rung-pruned trial has no objective values: its accuracy is the one it stopped at, its
-    size comes from the arch, its latency is unknown (NaN: not drawn on the latency axis).
+    latency the one measured (or predicted) before training (``pruned_values``; NaN for runs
+    that predate it: not drawn on the latency axis), its size comes from the arch.
     """
     a = t.attrs
     base = {"params_m": a.get("params", math.nan) / 1e6, "macs_m": a.get("macs", math.nan) / 1e6,
@@ -73,6 +74,9 @@ def trial_metrics(t: TrialRecord) -> dict[str, float]:
 
         base.update(accuracy=float(a.get("pruned_accuracy", math.nan)), params_m=params_fast(t.arch) / 1e6,
                     macs_m=float(a.get("rung_cost_macs") or analytic_macs(t.arch)) / 1e6)
+        pv = a.get("pruned_values") or {}
+        if "latency_ms" in pv:
+            base["latency_ms"] = float(pv["latency_ms"])
     base.update({k: float(v) for k, v in t.values.items()})
     if "macs_g" in t.values:
         base["macs_m"] = float(t.values["macs_g"]) * 1e3

@@ -92,11 +92,11 @@ def budget_section(run: Run) -> str:
 
 
 def _row(t: TrialRecord, constrained: bool) -> list[Any]:
-    lat = t.values.get("latency_ms")
-    method = t.attrs.get("latency_method", "measured") if lat is not None else ""
     from hynas.results.plots import trial_metrics
 
     m = trial_metrics(t) if t.arch is not None else {}  # sizes of a pruned trial come from its arch
+    lat = t.values.get("latency_ms", (t.attrs.get("pruned_values") or {}).get("latency_ms"))
+    method = t.attrs.get("latency_method", "measured") if lat is not None else ""
     size = ["" if math.isnan(m.get(k, math.nan)) else m[k] for k in ("params_m", "macs_m")]
     row = [t.number, t.values.get("accuracy", t.attrs.get("pruned_accuracy", "")), lat if lat is not None else "",
            method, *size]

@@ -273,6 +273,10 @@ class Search:
         from hynas.search.multifidelity import Pruned
 
         if isinstance(outcome, Pruned):
+            for k, v in outcome.attrs.items():
+                trial.set_user_attr(k, v)
+            if outcome.values:  # its measured cost axes; accuracy is the one at the rung, below
+                trial.set_user_attr("pruned_values", {k: v for k, v in outcome.values.items() if k != "accuracy"})
             trial.set_user_attr("pruned_at_step", outcome.step)
             trial.set_user_attr("pruned_accuracy", outcome.accuracy)
             self.study.tell(trial, state=TrialState.PRUNED)

@@ -42,9 +42,13 @@ def rank_order(points: list[tuple[float, float]]) -> list[int]:
 class Pruned(Exception):
     """Training stopped at a rung: the candidate counts as evaluated, recorded as PRUNED."""
 
-    def __init__(self, step: int, accuracy: float) -> None:
+    def __init__(self, step: int, accuracy: float, values: dict[str, float] | None = None,
+                 attrs: dict[str, Any] | None = None) -> None:
+        """``values``/``attrs``: what the evaluation measured before it stopped (latency, sizes), kept on the
+        trial so plots and reports can place it on every axis, not only on the size axes."""
         super().__init__(f"stopped at step {step} (accuracy {accuracy:.4f}) behind its rung")
         self.step, self.accuracy = step, accuracy
+        self.values, self.attrs = dict(values or {}), dict(attrs or {})
 
 
 def rung_reporter(objectives: tuple[str, ...], eta: int = ETA) -> Callable[[Any, Any], Callable[[int, float], bool]]:

@@ -60,7 +60,7 @@ class SpaceProblem:
         if stopped is not None:
             from hynas.search.multifidelity import Pruned
 
-            raise Pruned(*stopped)
+            raise Pruned(*stopped, values=ev.values, attrs=ev.attrs)
         return Evaluation(ev.values, ev.attrs)
 
 

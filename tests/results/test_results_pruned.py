@@ -1,9 +1,9 @@
-"""Rung-pruned trials on a real short-training search: drawn at the accuracy they stopped at, never in the front."""
+"""Rung-pruned trials on a real short-training search: drawn at the accuracy they stopped at and the latency
+measured before training, never in the front."""
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,10 @@ def test_pruned_trials_are_drawn_apart_and_reported(tmp_path: Path) -> None:
     assert pruned and all("pruned_at_step" in t.attrs for t in pruned)
     pd = plot_data(run, [])
     i = pd.numbers.index(pruned[0].number)
-    assert pd.kinds[i] == "pruned" and math.isnan(pd.metrics[i]["latency_ms"])  # no latency kept: not drawn there
+    assert pd.kinds[i] == "pruned"
+    lat = pruned[0].attrs["pruned_values"]["latency_ms"]  # measured before training began: kept, drawn there too
+    assert lat > 0 and pd.metrics[i]["latency_ms"] == pytest.approx(lat)
+    assert "accuracy" not in pruned[0].attrs["pruned_values"]
     assert pd.metrics[i]["accuracy"] == pytest.approx(pruned[0].attrs["pruned_accuracy"])
     assert pd.metrics[i]["params_m"] > 0 and pd.metrics[i]["macs_m"] > 0
     plot_run(run, tmp_path / "plots", [])
@@ -33,3 +36,4 @@ def test_pruned_trials_are_drawn_apart_and_reported(tmp_path: Path) -> None:
     assert set(data["pruned"]) == {t.number for t in pruned} and not set(data["pruned"]) & set(data["front"])
     page = build_report(run, [])
     assert f"pruned at step {pruned[0].attrs['pruned_at_step']}" in page
+    assert f"<td>{pruned[0].attrs['pruned_accuracy']:.4g}</td><td>{lat:.4g}</td>" in page  # accuracy, latency cells
