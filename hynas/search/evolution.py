@@ -92,7 +92,11 @@ class RegularizedEvolutionSampler(BaseSampler):
         mutable = sorted(n for n, d in winner.distributions.items()
                          if isinstance(d, CategoricalDistribution) and len(d.choices) > 1)
         mutated = self._rng.choice(mutable) if mutable else None
+        # The number is the parent's in the study this sampler reads (with several writers, the engine's local
+        # copy, whose numbers can differ from the stored ones); its architecture hash names it in any copy.
         study._storage.set_trial_system_attr(trial._trial_id, "evolution:parent", winner.number)
+        if "hash" in winner.user_attrs:
+            study._storage.set_trial_system_attr(trial._trial_id, "evolution:parent_hash", winner.user_attrs["hash"])
         return dict(winner.params), mutated
 
 

@@ -75,6 +75,7 @@ def test_evolution_mutates_one_decision_of_a_tournament_winner(table: NB201Table
     assert len(children) >= 30
     for child in children:
         parent = by_number[child.system_attrs["evolution:parent"]]
+        assert child.system_attrs["evolution:parent_hash"] == parent.user_attrs["hash"]
         assert parent.state.name == "COMPLETE" and parent.number < child.number
         changed = [n for n in EDGE_NAMES if child.params[n] != parent.params[n]]
         assert len(changed) == 1 and child.params[changed[0]] in OPS
