@@ -39,7 +39,7 @@ def test_bad_constraint_names_allowed_metrics(bad: str) -> None:
     with pytest.raises(UserError, match="latency_ms, params_m"):
         parse_constraint(bad)
 
-def test_bad_constraint_cli_exit_2(tmp_path, capsys) -> None:  # noqa: ANN001
+def test_bad_constraint_cli_exit_2(tmp_path, capsys) -> None:
     from hynas.cli import main
 
     with pytest.raises(SystemExit) as e:
