@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch.nn as nn
+from torch import nn
 
 from hynas.blocks import block_class, catalog
 from hynas.blocks.net import HybridNet

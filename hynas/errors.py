@@ -8,7 +8,8 @@ would have been allowed.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 class UserError(Exception):
@@ -40,7 +41,7 @@ class SpecError(UserError):
             text += f" Allowed: {allowed}."
         return text
 
-    def located(self, file: str) -> "SpecError":
+    def located(self, file: str) -> SpecError:
         """Return the same error with the file name filled in (if it was missing)."""
         if self.file:
             return self

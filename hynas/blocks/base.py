@@ -26,7 +26,8 @@ exporter copies it verbatim into a standalone model file.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from hynas.registry import Registry
 from hynas.space.catalog import ROLES, BlockInfo, Knob

@@ -6,8 +6,8 @@ Everything here uses only torch so the exporter can copy it into a standalone fi
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from hynas.space.catalog import choice_knob
 

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from hynas.blocks.base import register_block
-from hynas.blocks.common import (ACT_KNOB, ChannelProj, ConvBN, LayerNorm2d, SqueezeExcite, conv_macs, down,
-                                 make_act, proj_macs)
+from hynas.blocks.common import (
+    ACT_KNOB,
+    ChannelProj,
+    ConvBN,
+    LayerNorm2d,
+    SqueezeExcite,
+    conv_macs,
+    down,
+    make_act,
+    proj_macs,
+)
 from hynas.space.catalog import bool_knob, choice_knob, float_knob, int_knob
 
 

@@ -17,8 +17,8 @@ head (Ti: 4 heads, 192 channels), MLP ratio 4. In hynas the switch is two patter
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from hynas.blocks.base import register_block
 from hynas.blocks.common import ACT_KNOB, ChannelProj, conv_macs, down, heads_for, make_act, proj_macs

@@ -15,12 +15,20 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from hynas.blocks.base import register_block
-from hynas.blocks.common import (ACT_KNOB, ChannelProj, LayerNorm2d, conv_macs, down, heads_for, make_act,
-                                 proj_macs)
+from hynas.blocks.common import (
+    ACT_KNOB,
+    ChannelProj,
+    LayerNorm2d,
+    conv_macs,
+    down,
+    heads_for,
+    make_act,
+    proj_macs,
+)
 from hynas.space.catalog import Knob, bool_knob, choice_knob, float_knob, int_knob
 
 CVT_PAPER = "CvT (Wu et al. 2021), github.com/leoxiaobin/CvT lib/models/cls_cvt.py"

@@ -16,7 +16,7 @@ conv + LayerNorm, the head LayerNorm -> average pool -> linear.
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from hynas.blocks.base import register_block
 from hynas.blocks.common import ChannelProj, down, fused_mhsa, proj_macs

@@ -22,8 +22,8 @@ ReLU + 1x1 conv, then a gMLP. Residuals around each half, BatchNorm as pre-norm 
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from hynas.blocks.base import register_block
 from hynas.blocks.common import ChannelProj, down, heads_for, make_act, proj_macs

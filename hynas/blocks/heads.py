@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from hynas.blocks.base import register_block
 from hynas.space.catalog import choice_knob, float_knob

@@ -18,8 +18,8 @@ linear + LayerNorm + hardswish, linear.
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from hynas.blocks.base import register_block
 from hynas.blocks.common import ChannelProj, down, proj_macs

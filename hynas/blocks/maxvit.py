@@ -24,8 +24,8 @@ padding: same shapes, same counts (only pretrained TF weights would notice).
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from hynas.blocks.base import register_block
 from hynas.blocks.common import SqueezeExcite, down, heads_for

@@ -17,8 +17,8 @@ does) and take/return NCHW maps like every hynas block.
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from hynas.blocks.base import register_block
 from hynas.blocks.common import ChannelProj, StarReLU, fused_mhsa, heads_for, proj_macs

@@ -24,8 +24,8 @@ Facts taken from the official code:
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from hynas.blocks.base import register_block
 from hynas.blocks.common import down, heads_for

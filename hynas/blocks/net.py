@@ -16,10 +16,11 @@ cls layers get exactly the module tree and ``state_dict`` keys they always had.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 
 class HybridNet(nn.Module):

@@ -14,7 +14,7 @@ BatchNorm, average pool, linear.
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from hynas.blocks.base import register_block
 from hynas.blocks.common import ChannelProj, fused_mhsa, heads_for, proj_macs

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from hynas.blocks.base import register_block
 from hynas.blocks.common import ACT_KNOB, ChannelProj, down, fused_mhsa, heads_for, make_act, proj_macs

@@ -12,7 +12,7 @@ from hynas.cli import app
 from hynas.errors import UserError
 
 
-def load_arch_or_spec(path: str):  # noqa: ANN201 - returns Arch
+def load_arch_or_spec(path: str):
     """An Arch from a JSON file, or the single arch of a fixed space YAML (reference models)."""
     from hynas.space import Arch, fixed_arch, load_space
 
@@ -33,9 +33,9 @@ def space_cmd(file: str = typer.Argument(..., help="space YAML (or a shipped spa
               as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
               seed: int = typer.Option(0, "--seed")) -> None:
     """Validate a space and print its size (number of distinct architectures)."""
-    from hynas.space import load_space, sample as draw, size_text, space_size
-
     from hynas.search.evaluate import limits_check
+    from hynas.space import load_space, size_text, space_size
+    from hynas.space import sample as draw
 
     sp = load_space(file)
     n = space_size(sp)

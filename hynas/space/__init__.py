@@ -6,9 +6,20 @@ from pathlib import Path
 
 from hynas.space.arch import Arch
 from hynas.space.loader import load_space, parse_space
-from hynas.space.sampling import (InfeasibleSpace, OptunaChooser, RandomChooser, ReplayChooser, contains, decode,
-                                  encode, fixed_arch, mutate, rule_violations, sample)
-from hynas.space.size import space_size, size_text
+from hynas.space.sampling import (
+    InfeasibleSpace,
+    OptunaChooser,
+    RandomChooser,
+    ReplayChooser,
+    contains,
+    decode,
+    encode,
+    fixed_arch,
+    mutate,
+    rule_violations,
+    sample,
+)
+from hynas.space.size import size_text, space_size
 from hynas.space.spec import Space
 
 SPACES_DIR = Path(__file__).resolve().parent.parent.parent / "search_spaces"
@@ -19,6 +30,23 @@ def shipped_spaces() -> dict[str, Path]:
     return {p.stem: p for p in sorted(SPACES_DIR.glob("*.yaml"))}
 
 
-__all__ = ["Arch", "Space", "load_space", "parse_space", "sample", "mutate", "decode", "encode", "contains",
-           "fixed_arch", "rule_violations", "space_size", "size_text", "InfeasibleSpace", "RandomChooser",
-           "ReplayChooser", "OptunaChooser", "shipped_spaces"]
+__all__ = [
+    "Arch",
+    "InfeasibleSpace",
+    "OptunaChooser",
+    "RandomChooser",
+    "ReplayChooser",
+    "Space",
+    "contains",
+    "decode",
+    "encode",
+    "fixed_arch",
+    "load_space",
+    "mutate",
+    "parse_space",
+    "rule_violations",
+    "sample",
+    "shipped_spaces",
+    "size_text",
+    "space_size",
+]

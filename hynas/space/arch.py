@@ -18,7 +18,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 ARCH_VERSION = 1
 
@@ -41,7 +42,7 @@ class Arch:
         return self._json if indent is None else json.dumps(self._data, sort_keys=True, indent=indent)
 
     @classmethod
-    def from_json(cls, text: str | dict[str, Any]) -> "Arch":
+    def from_json(cls, text: str | dict[str, Any]) -> Arch:
         return cls(json.loads(text) if isinstance(text, str) else text)
 
     @property
@@ -90,7 +91,7 @@ class Arch:
         return " | ".join(parts)
 
     def with_input(self, resolution: int | None = None, classes: int | None = None,
-                   channels: int | None = None) -> "Arch":
+                   channels: int | None = None) -> Arch:
         d = self.to_dict()
         if resolution is not None:
             d["input"]["resolution"] = resolution

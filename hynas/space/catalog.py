@@ -9,8 +9,9 @@ mapping of block name to ``BlockInfo``); the default catalog comes from ``hynas.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 ROLES = ("stem", "downsample", "body", "head")
 #: downsample choices that are not blocks: keep the map, or let the first block stride.

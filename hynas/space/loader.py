@@ -7,12 +7,19 @@ and integer choices may be written ``{range: [low, high]}`` or ``{range: [low, h
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from hynas.errors import SpecError
-from hynas.space.catalog import (FIRST_BLOCK_STRIDES, NAME_RE, NO_DOWNSAMPLE, RESERVED_DOWNSAMPLE, Catalog,
-                                 default_catalog)
+from hynas.space.catalog import (
+    FIRST_BLOCK_STRIDES,
+    NAME_RE,
+    NO_DOWNSAMPLE,
+    RESERVED_DOWNSAMPLE,
+    Catalog,
+    default_catalog,
+)
 from hynas.space.spec import BlockOption, InputSpec, Rules, Segment, Space, StageSpec, StemSpec
 from hynas.space.yamlio import read_yaml
 

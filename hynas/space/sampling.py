@@ -12,9 +12,10 @@ from __future__ import annotations
 import itertools
 import random
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from hynas.errors import UserError
 from hynas.space.arch import Arch
@@ -151,7 +152,7 @@ def _decode_stage(st: StageSpec, ch: _Recorder, ref: dict | None) -> dict[str, A
         for rr in range(repeat):
             for k in range(counts[j]):
                 b = f"{g}.r{rr}.b{k}" if multi else f"{g}.b{k}"
-                hint = (lambda rr=rr, k=k: at(rr, j, k))
+                hint = (lambda rr=rr, j=j, k=k: at(rr, j, k))
                 if shared is not None:
                     opt, knobs = shared
                 elif seg.sequence is not None:
@@ -336,6 +337,24 @@ def decision_options(space: Space, arch: Arch) -> dict[str, tuple[Any, ...]]:
 
 
 
-__all__ = ["Arch", "Chooser", "RandomChooser", "ReplayChooser", "OptunaChooser", "decode", "sample", "mutate",
-           "encode", "contains", "fixed_arch", "rule_violations", "InfeasibleSpace", "SampleStats",
-           "check_all", "attention_shares", "decision_options", "FIRST_BLOCK_STRIDES", "NO_DOWNSAMPLE"]
+__all__ = [
+    "FIRST_BLOCK_STRIDES",
+    "NO_DOWNSAMPLE",
+    "Arch",
+    "Chooser",
+    "InfeasibleSpace",
+    "OptunaChooser",
+    "RandomChooser",
+    "ReplayChooser",
+    "SampleStats",
+    "attention_shares",
+    "check_all",
+    "contains",
+    "decision_options",
+    "decode",
+    "encode",
+    "fixed_arch",
+    "mutate",
+    "rule_violations",
+    "sample",
+]

@@ -29,7 +29,7 @@ class _GuardedLoader(yaml.SafeLoader):
         self._aliases = 0
         self._depth = 0
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: D401
+    def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
@@ -67,7 +67,7 @@ def read_yaml(path: str | Path) -> tuple[Any, str]:
     except UnicodeDecodeError as e:
         raise SpecError(f"not UTF-8 text (byte {e.start}).", file=str(p)) from None
     try:
-        return yaml.load(text, Loader=_GuardedLoader), text  # noqa: S506 - SafeLoader subclass
+        return yaml.load(text, Loader=_GuardedLoader), text
     except SpecError as e:
         raise e.located(str(p)) from None
     except RecursionError:  # a backstop: the depth cap above should stop it first

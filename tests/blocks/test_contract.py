@@ -96,7 +96,7 @@ def _arch_with(name: str) -> Arch:
     cls = BLOCKS.get(name)
     role = cls.block_info.role
     knobs = {k: v.default for k, v in cls.block_info.knobs.items()} | getattr(cls, "contract_knobs", {})
-    full = lambda n: {k: v.default for k, v in BLOCKS.get(n).block_info.knobs.items()}  # noqa: E731
+    full = lambda n: {k: v.default for k, v in BLOCKS.get(n).block_info.knobs.items()}
     h = getattr(cls, "contract_maps", (8, 16))[0]
     stem = {"type": "conv_stem", "out": IN_CH, "knobs": full("conv_stem") | {"reduction": 2}}
     stage = {"name": "s1", "downsample": {"type": "none", "knobs": {}},

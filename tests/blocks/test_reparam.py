@@ -6,7 +6,7 @@ import io
 import warnings
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from hynas.blocks.reparam import RepGroupConv1x1, fuse_for_inference
 from hynas.build import build_model

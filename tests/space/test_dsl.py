@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import random
 import textwrap
 from pathlib import Path
@@ -10,8 +9,18 @@ from pathlib import Path
 import pytest
 
 from hynas.errors import SpecError
-from hynas.space import (Arch, contains, decode, encode, fixed_arch, load_space, mutate, parse_space, sample,
-                         space_size)
+from hynas.space import (
+    Arch,
+    contains,
+    decode,
+    encode,
+    fixed_arch,
+    load_space,
+    mutate,
+    parse_space,
+    sample,
+    space_size,
+)
 from hynas.space.sampling import RandomChooser, ReplayChooser, rule_violations
 
 TINY = """
