@@ -38,6 +38,9 @@ def search_cmd(
     workers: int = typer.Option(1, help="candidates evaluated in parallel (ray backend)"),
     ray_address: str = typer.Option("", help="ray backend: 'auto' or HOST:PORT of a running cluster "
                                     "(default: start a local Ray instance)"),
+    worker_cpus: float = typer.Option(1.0, help="ray backend: CPUs each candidate reserves"),
+    worker_gpus: float = typer.Option(0.0, help="ray backend: GPUs each candidate reserves (e.g. 1 with "
+                                      "--target torch-cuda; fractions share a GPU)"),
     table: str = typer.Option("", help="search NAS-Bench-201 by table lookup (path to nb201_cifar10.csv) "
                               "instead of training: objectives validation accuracy and Xeon latency"),
     screen: int = typer.Option(1, help="multi-fidelity: cheap-score this many proposals (zero-cost proxy + "
@@ -66,7 +69,8 @@ def search_cmd(
                        time_budget_s=parse_duration(time_budget), sampler=sampler or default_sampler(len(objs)), seed=seed, storage=storage or None,
                        objectives=objs, dataset=dataset, proxy=proxy, train_steps=train_steps,
                        measure=timed, constraints=tuple(constraint), backend=backend, workers=workers,
-                       ray_address=ray_address or None, table=table or None, screen=screen, prune=prune,
+                       ray_address=ray_address or None, worker_cpus=worker_cpus, worker_gpus=worker_gpus,
+                       table=table or None, screen=screen, prune=prune,
                        heartbeat_s=heartbeat or None, trial_timeout_s=parse_duration(trial_timeout),
                        trial_memory_mb=trial_memory or None)
     _check_names(cfg)

@@ -68,6 +68,8 @@ class SearchConfig:
     backend: str = "local"  # registered in engine.BACKENDS: local | ray
     workers: int = 1  # parallel evaluations (ray backend)
     ray_address: str | None = None  # None: a local Ray instance; "auto" or HOST:PORT: a running cluster
+    worker_cpus: float = 1.0  # Ray resources each candidate reserves
+    worker_gpus: float = 0.0
     table: str | None = None  # a tabular benchmark (NAS-Bench-201 CSV) instead of a space: no training
     screen: int = 1  # multi-fidelity: cheap-score this many proposals per trained candidate (1 = off)
     prune: bool = False  # multi-fidelity: stop training of candidates behind at a rung (ASHA-style)
@@ -87,6 +89,10 @@ class SearchConfig:
             raise UserError("--train-steps must be at least 1.")
         if self.workers < 1:
             raise UserError(f"--workers must be at least 1, got {self.workers}.")
+        if not self.worker_cpus > 0:
+            raise UserError(f"--worker-cpus must be positive, got {self.worker_cpus}.")
+        if not self.worker_gpus >= 0:
+            raise UserError(f"--worker-gpus must be 0 or more, got {self.worker_gpus}.")
         if self.screen < 1:
             raise UserError(f"--screen must be at least 1, got {self.screen}.")
         self.parsed_constraints()

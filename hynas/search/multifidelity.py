@@ -50,6 +50,19 @@ class Pruned(Exception):
         self.step, self.accuracy = step, accuracy
         self.values, self.attrs = dict(values or {}), dict(attrs or {})
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled whole (a Ray worker sends it back to the driver)
+        return (Pruned, (self.step, self.accuracy, self.values, self.attrs))
+
+
+def behind_at_rung(peers: list[tuple[float, float]], val_acc: float, cost: float, eta: int = ETA) -> bool:
+    """The rule: stop a candidate with (``val_acc``, ``cost``) at a rung that ``peers`` (accuracy, cost) reached
+    before it, unless it is in the best ceil(n / eta) of the n there, or n < eta (too few to judge: promote,
+    asynchronously, as ASHA does)."""
+    if len(peers) + 1 < eta:
+        return False
+    order = rank_order([*peers, (float(val_acc), cost)])
+    return order.index(len(peers)) >= math.ceil((len(peers) + 1) / eta)
+
 
 def rung_reporter(objectives: tuple[str, ...], eta: int = ETA) -> Callable[[Any, Any], Callable[[int, float], bool]]:
     """A factory ``(study, trial) -> report(step, val_acc) -> stop?`` implementing the rule above."""
@@ -65,11 +78,7 @@ def rung_reporter(objectives: tuple[str, ...], eta: int = ETA) -> Callable[[Any,
             peers = [(t.user_attrs["rungs"][str(step)], t.user_attrs.get("rung_cost_macs", 0.0))
                      for t in study.get_trials(deepcopy=False)
                      if t.number != trial.number and str(step) in t.user_attrs.get("rungs", {})]
-            if len(peers) + 1 < eta:
-                return False  # too few at this rung to judge: promote (asynchronously, as ASHA does)
-            order = rank_order(peers + [(float(val_acc), cost)])
-            keep = math.ceil((len(peers) + 1) / eta)
-            if order.index(len(peers)) < keep:
+            if not behind_at_rung(peers, val_acc, cost, eta):
                 return False
             report.stopped_at = (step, float(val_acc))  # type: ignore[attr-defined]
             return True

@@ -4,9 +4,17 @@ Design: rather than Ray Tune's ``Tuner`` + ``OptunaSearch`` (which keeps its own
 study and its own experiment directory), the driver keeps the *same* Optuna study in the
 run directory as the local backend and uses plain Ray tasks as workers: it asks up to
 ``--workers`` candidates from the study, runs each as a Ray task with its own resources
-(1 CPU, ``num_gpus`` if asked), and tells each result back as it arrives. So plots,
+(``--worker-cpus``, default 1, and ``--worker-gpus``, default 0; checked against the
+cluster before the first candidate, since Ray would otherwise wait forever for a GPU that
+is not there), and tells each result back as it arrives. So plots,
 export and resume read one study whichever backend ran it, and the engine's budgets,
 de-duplication (in-flight candidates included) and constraints apply unchanged.
+
+Rung pruning (``--prune``) works here too: the rule needs every candidate's accuracy at each
+rung, which lives with the driver's study, so a small Ray actor (``RungBoard``) holds the
+rungs of this study's trials (those of earlier sessions loaded from the study), and a
+training worker asks it at each intermediate evaluation whether to stop: the same rule
+(``multifidelity.behind_at_rung``) as the local backend, asynchronous as in ASHA.
 
 Failures: a worker process that dies (killed, OOM, node lost) is a *system* failure, which
 Ray retries on another worker (``max_retries``); the finished trials are already in the
@@ -21,28 +29,68 @@ A real cluster: ``ray start --head --port=6379`` on one node, ``ray start
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
+from hynas.errors import UserError
 from hynas.search.engine import BACKENDS, Evaluation, Search
+from hynas.search.multifidelity import ETA
 
 MAX_RETRIES = 3
 POLL_S = 1.0
 
 
-def _evaluate(problem: Any, cand: Any) -> Evaluation | BaseException:
-    """Runs on a worker; an application exception comes back as a value, so Ray does not retry it."""
+class RungBoard:
+    """Rung accuracies of a study's trials, shared by the workers of one Ray run (a Ray actor)."""
+
+    def __init__(self, known: dict[str, tuple[dict[str, float], float]], eta: int) -> None:
+        self.rungs = {k: dict(r) for k, (r, _) in known.items()}
+        self.cost = {k: c for k, (_, c) in known.items()}
+        self.eta = eta
+
+    def report(self, key: str, step: int, val_acc: float, cost: float) -> bool:
+        """Record ``key``'s accuracy at ``step``; True if it is behind there and should stop."""
+        from hynas.search.multifidelity import behind_at_rung
+
+        self.rungs.setdefault(key, {})[str(step)] = float(val_acc)
+        self.cost[key] = float(cost)
+        peers = [(r[str(step)], self.cost[k]) for k, r in self.rungs.items() if k != key and str(step) in r]
+        return behind_at_rung(peers, val_acc, cost, self.eta)
+
+
+def _evaluate(problem: Any, cand: Any, board: Any = None, key: str = "", cost: float = 0.0
+              ) -> Evaluation | BaseException:
+    """Runs on a worker; an application exception (or the rung stop, ``Pruned``) comes back as a value, so Ray
+    does not retry it. With a ``board``, intermediate accuracies are reported to it (rung pruning)."""
     import os
 
+    import ray
+
+    rungs: dict[str, float] = {}
+    report = None
+    if board is not None:
+        def report(step: int, val_acc: float) -> bool:
+            rungs[str(step)] = float(val_acc)
+            if ray.get(board.report.remote(key, step, val_acc, cost)):
+                report.stopped_at = (step, float(val_acc))  # type: ignore[attr-defined]
+                return True
+            return False
+
+        report.stopped_at = None  # type: ignore[attr-defined]
     try:
-        ev = problem.evaluate(cand, None)
-    except Exception as e:  # noqa: BLE001 - recorded as the trial's failure by the driver
+        ev = problem.evaluate(cand, report)
+    except Exception as e:  # noqa: BLE001 - recorded as the trial's outcome by the driver
+        if rungs and hasattr(e, "attrs"):  # a Pruned stop: keep its rungs on the trial, as the local backend does
+            e.attrs.update(rungs=rungs, rung_cost_macs=cost)
         return e
     ev.attrs["worker"] = {"node": os.uname().nodename, "pid": os.getpid()}
+    if rungs:
+        ev.attrs.update(rungs=rungs, rung_cost_macs=cost)
     return ev
 
 
-def init_ray(address: str | None, workers: int) -> None:
+def init_ray(address: str | None, workers: int, worker_cpus: float = 1.0) -> None:
     """Connect to ``address`` ("auto", HOST:PORT) or start a local instance sized to ``workers``."""
     import ray
 
@@ -51,7 +99,29 @@ def init_ray(address: str | None, workers: int) -> None:
     if address:
         ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
     else:
-        ray.init(num_cpus=workers, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+        ray.init(num_cpus=max(1, math.ceil(workers * worker_cpus)), include_dashboard=False,
+                 ignore_reinit_error=True, log_to_driver=False)
+
+
+def check_resources(cpus: float, gpus: float) -> None:
+    """Refuse per-candidate resources no node of the cluster has (Ray would queue the task forever)."""
+    import ray
+
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if any(r.get("CPU", 0) >= cpus and r.get("GPU", 0) >= gpus for r in nodes):
+        return
+    have = "; ".join(f"{r.get('CPU', 0):g} CPUs, {r.get('GPU', 0):g} GPUs" for r in nodes) or "no live node"
+    raise UserError(f"--worker-cpus {cpus:g} --worker-gpus {gpus:g}: no node of the Ray cluster has that much "
+                    f"(nodes: {have}). Lower them, or start Ray on a node that has them.")
+
+
+def _board(search: Search, eta: int) -> Any:
+    """A RungBoard actor loaded with the rungs already in the study (earlier sessions of this run)."""
+    import ray
+
+    known = {f"stored:{t.number}": (t.user_attrs["rungs"], float(t.user_attrs.get("rung_cost_macs", 0.0)))
+             for t in search.study.get_trials(deepcopy=False) if t.user_attrs.get("rungs")}
+    return ray.remote(num_cpus=0)(RungBoard).remote(known, eta)
 
 
 @BACKENDS.decorator("ray")
@@ -59,9 +129,12 @@ def run_ray(search: Search, cfg: Any, progress: Callable[[dict[str, Any]], None]
     """Keep up to ``cfg.workers`` Ray tasks busy until the budget is spent; wait for those in flight."""
     import ray
 
-    init_ray(getattr(cfg, "ray_address", None), cfg.workers)
-    remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(_evaluate)
+    cpus, gpus = float(getattr(cfg, "worker_cpus", 1.0)), float(getattr(cfg, "worker_gpus", 0.0))
+    init_ray(getattr(cfg, "ray_address", None), cfg.workers, cpus)
+    check_resources(cpus, gpus)
+    remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=MAX_RETRIES)(_evaluate)
     problem_ref = ray.put(search.problem)
+    board = _board(search, ETA) if getattr(search.problem, "reporter", None) else None
     pending: dict[Any, tuple[Any, Any]] = {}
     emit = progress or (lambda e: None)
     try:
@@ -70,7 +143,9 @@ def run_ray(search: Search, cfg: Any, progress: Callable[[dict[str, Any]], None]
                 got = search.ask()
                 if got is None:
                     break
-                pending[remote.remote(problem_ref, got[1])] = got
+                trial, cand = got
+                key, cost = f"local:{trial._trial_id}", _rung_cost(cand) if board is not None else 0.0
+                pending[remote.remote(problem_ref, cand, board, key, cost)] = got
             if not pending:
                 return
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
@@ -91,3 +166,10 @@ def _result(ref: Any) -> Evaluation | BaseException:
         return ray.get(ref)
     except ray.exceptions.RayError as e:
         return e
+
+
+def _rung_cost(cand: Any) -> float:
+    """The cost the rung rule ranks by (analytic MACs, known before training), as the local backend uses."""
+    from hynas.cost import analytic_macs
+
+    return float(analytic_macs(cand.payload))

@@ -63,7 +63,8 @@ def prepare(cfg: SearchConfig, space_text: str, fingerprint: dict[str, Any] | No
                             f"resume with the same settings or choose a new --run-dir.")
         old["config"]["budget"] = cfg.budget  # a larger budget extends the run
         old["config"]["time_budget_s"] = cfg.time_budget_s
-        for k in ("backend", "workers", "ray_address", "heartbeat_s", "sampler"):  # how, not what, is searched
+        for k in ("backend", "workers", "ray_address", "worker_cpus", "worker_gpus", "heartbeat_s",
+                  "sampler"):  # how, not what, is searched
             old["config"][k] = getattr(cfg, k)
         _write_atomic(meta_path, json.dumps(old, indent=2))
         return old

@@ -74,3 +74,64 @@ def test_ray_cli_run_lands_in_the_same_study(tmp_path: Path) -> None:
         ray.shutdown()
     done = load_run(rd).complete()
     assert len(done) == 8 and all("worker" in t.attrs for t in done)
+
+
+def test_rung_board_applies_the_local_rule() -> None:
+    """The actor's decision equals ``behind_at_rung`` over the same peers; its own earlier rungs are not peers."""
+    from hynas.search.multifidelity import behind_at_rung
+    from hynas.search.ray_backend import RungBoard
+
+    board = RungBoard({"stored:0": ({"10": 0.9}, 5e6), "stored:1": ({"10": 0.8}, 5e6)}, eta=3)
+    assert board.report("local:7", 10, 0.5, 5e6) is True  # worst of 3 at equal cost: stopped
+    assert board.report("local:8", 10, 0.95, 5e6) is False  # best: goes on
+    assert board.report("local:9", 10, 0.5, 1e6) == behind_at_rung([(0.9, 5e6), (0.8, 5e6), (0.5, 5e6),
+                                                                     (0.95, 5e6)], 0.5, 1e6, 3)
+    assert board.report("local:8", 20, 0.96, 5e6) is False  # alone at a new rung: promoted
+
+
+def test_pruned_outcome_pickles_whole() -> None:
+    """A Ray worker returns the rung stop as a value: it must unpickle with its step, accuracy and measurements."""
+    import pickle
+
+    from hynas.search.multifidelity import Pruned
+
+    p = pickle.loads(pickle.dumps(Pruned(30, 0.41, {"latency_ms": 1.5}, {"rungs": {"30": 0.41}})))
+    assert (p.step, p.accuracy, p.values, p.attrs) == (30, 0.41, {"latency_ms": 1.5}, {"rungs": {"30": 0.41}})
+
+
+def test_gpus_the_cluster_lacks_are_refused_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Ray would queue a task asking for a missing GPU forever; the search refuses it up front."""
+    ray = pytest.importorskip("ray")
+    from hynas.cli import main
+
+    try:
+        with pytest.raises(SystemExit) as e:
+            main(["search", "--table", str(TABLE), "--run-dir", str(tmp_path / "run"), "--backend", "ray",
+                  "--workers", "1", "--worker-gpus", "1", "--budget", "2"])
+    finally:
+        ray.shutdown()
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "--worker-gpus 1" in err and "GPUs" in err
+
+
+def test_prune_works_on_the_ray_backend(tmp_path: Path) -> None:
+    """`--prune` with `--backend ray`: real short trainings on 2 workers, rungs decided by the shared board."""
+    ray = pytest.importorskip("ray")
+    from hynas.results.trials import load_run
+    from hynas.search import SearchConfig, run_search
+
+    cfg = SearchConfig(space="default", run_dir=str(tmp_path / "run"), budget=6, sampler="random", seed=0,
+                       proxy="train", train_steps=12, target="torch-cpu", measure=False, prune=True,
+                       backend="ray", workers=2)
+    try:
+        summary = run_search(cfg)
+    finally:
+        ray.shutdown()
+    assert summary.pruned >= 1, summary
+    run = load_run(cfg.run_dir)
+    trained = [t for t in run.trials if t.kind in ("complete", "pruned")]
+    assert len(trained) == 6 and all(t.attrs.get("rungs") for t in trained)
+    pruned = [t for t in trained if t.kind == "pruned"]
+    assert all(str(t.attrs["pruned_at_step"]) in t.attrs["rungs"] and "latency_ms" in t.attrs["pruned_values"]
+               for t in pruned)
