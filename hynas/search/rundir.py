@@ -124,8 +124,55 @@ def make_storage(url: str, heartbeat_s: int | None = None) -> Any:
         return JournalStorage(JournalFileBackend(path))
     hb = {"heartbeat_interval": heartbeat_s, "grace_period": 4 * heartbeat_s} if heartbeat_s else {}
     if url.startswith("sqlite:///"):
-        return _sqlite_wal(optuna.storages.RDBStorage(url, **hb))
+        return _sqlite_wal(_rdb_storage(url, hb))
     return optuna.storages.RDBStorage(url, **hb) if hb else url
+
+
+def _rdb_storage(url: str, hb: dict[str, Any], tries: int = 6) -> Any:
+    """``RDBStorage(url)``, retried when another process is creating the same SQLite schema.
+
+    Opening an RDB storage creates its tables and version rows where missing; two processes
+    doing that at once on one SQLite file can collide ("table ... already exists", "database
+    is locked"), and the loser would otherwise die before its first trial.
+    """
+    import time
+
+    import optuna
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(tries):
+        try:
+            return optuna.storages.RDBStorage(url, **hb)
+        except OperationalError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _sqlite_schema_ready(url: str) -> bool:
+    """Whether a SQLite study file exists with Optuna's schema fully written, read without writing.
+
+    A reader (``hynas plot``, ``load_run`` while a search starts) must not open ``RDBStorage`` on a file
+    whose schema is still being created: the storage would write the missing tables and version rows
+    itself, racing the search that is creating them.
+    """
+    import sqlite3
+
+    path = Path(url[len("sqlite:///"):])
+    if not path.is_file():
+        return False
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            return bool(con.execute("SELECT count(*) FROM version_info").fetchone()[0]
+                        and con.execute("SELECT count(*) FROM alembic_version").fetchone()[0])
+        finally:
+            con.close()
+    except sqlite3.OperationalError as e:  # tables not there yet, or the writer holds them right now
+        return not ("no such table" in str(e) or "locked" in str(e))
+    except sqlite3.Error:  # not a database at all: let RDBStorage say so
+        return True
 
 
 def _sqlite_wal(storage: Any) -> Any:
@@ -152,7 +199,10 @@ def open_study(meta: dict[str, Any], sampler: Any = None, create: bool = False) 
 
     from hynas.search.config import OBJECTIVES
 
-    storage = make_storage(meta["storage"], meta["config"].get("heartbeat_s"))
+    url = meta["storage"]
+    if not create and url.startswith("sqlite:///") and not _sqlite_schema_ready(url):
+        raise UserError(f"no study '{meta['study_name']}' in {url} yet (the search has not created it).")
+    storage = make_storage(url, meta["config"].get("heartbeat_s"))
     if create:
         dirs = [OBJECTIVES[o] for o in meta["config"]["objectives"]]
         return optuna.create_study(study_name=meta["study_name"], storage=storage, directions=dirs, sampler=sampler,

@@ -58,10 +58,13 @@ def test_resume_after_sigkill_keeps_every_finished_trial_once(tmp_path: Path) ->
     BUDGET = 12  # room to be killed mid-run however fast candidates are
     rd = tmp_path / "run"
     cmd = _hynas("search", "--run-dir", str(rd), "--budget", str(BUDGET), "--proxy", "naswot", "--sampler", "random")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(), cwd=REPO)
+    log = tmp_path / "first.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=_env(), cwd=REPO)
     deadline = time.monotonic() + 300
     while _complete(rd) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.5)
+    assert proc.poll() is None, f"the search ended before the kill (exit {proc.returncode}):\n{log.read_text()[-3000:]}"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = {t.attrs["hash"]: t.number for t in load_run(rd).complete()}
@@ -163,3 +166,25 @@ def test_unknown_rdb_schema_takes_optunas_public_api(tmp_path: Path, monkeypatch
         runs[name] = sorted((t.attrs["hash"], tuple(sorted(t.values.items()))) for t in done)
         assert len(done) == 12
     assert runs["bulk"] == runs["public"]
+
+
+def test_a_reader_never_writes_the_schema_of_a_study_being_created(tmp_path: Path) -> None:
+    """`load_run` while a search starts must not create the SQLite file or its tables (it would race the search
+    creating them, and the search could die before its first trial); it says the study is not there yet."""
+    import sqlite3
+
+    from hynas.errors import UserError
+    from hynas.search.rundir import default_storage, open_study
+
+    db = tmp_path / "study.db"
+    meta = {"storage": default_storage(tmp_path), "study_name": "hynas",
+            "config": {"objectives": ["accuracy", "latency_ms"]}}
+    with pytest.raises(UserError, match="yet"):
+        open_study(meta)
+    assert not db.exists()
+    sqlite3.connect(db).close()  # the search has created the file, not yet the schema
+    with pytest.raises(UserError, match="yet"):
+        open_study(meta)
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+    open_study(meta, create=True)
+    assert open_study(meta).study_name == "hynas"
