@@ -47,7 +47,7 @@ def _sigkill(proc: Any, point: Any, run_dir: Path, stats: dict[str, int]) -> Non
         proc.send_signal(signal.SIGKILL)
 
 
-def _interrupt_and_resume(tmp_path: Path, budget: int, points: list[Any]) -> dict[str, int]:
+def _interrupt_and_resume(tmp_path: Path, budget: int, points: list[Any], *extra: str) -> dict[str, int]:
     """Run the same command, interrupting it at each point ("sigint", "mid-trial" or seconds for a
     SIGKILL), then once more to completion; check every finished trial was kept exactly once."""
     space, run_dir = write_space(tmp_path), tmp_path / "run"
@@ -56,7 +56,7 @@ def _interrupt_and_resume(tmp_path: Path, budget: int, points: list[Any]) -> dic
     for point in points + [None]:
         stats["runs"] += 1
         log = tmp_path / f"log{stats['runs']}"
-        proc = start(search_argv(space, run_dir, budget), log)
+        proc = start(search_argv(space, run_dir, budget, *extra), log)
         try:
             if point is None:
                 assert proc.wait(timeout=600) == 0, log.read_text()[-3000:]
@@ -99,7 +99,9 @@ def test_sigkill_soak(tmp_path: Path) -> None:
     rng = random.Random(8)
     points: list[Any] = ["mid-trial", "mid-trial"] + [round(rng.uniform(1.0, 25.0), 1) for _ in range(6)]
     points.insert(3, "sigint")
-    stats = _interrupt_and_resume(tmp_path, budget=8, points=points)
+    # each candidate timed on the target (not predicted: milliseconds) and trained 200 steps, so the 8 of them
+    # outlast the kill points, 1-25 s into a run (the tiny space holds only 16 archs: the budget cannot grow)
+    stats = _interrupt_and_resume(tmp_path, 8, points, "--measure", "--train-steps", "200")
     # a kill between ask() and storing the arch also leaves an 'interrupted' trial, so >= not ==
     assert stats["kills"] >= 6 and stats["mid_trial_kills"] <= stats["interrupted_trials"] <= stats["kills"]
     (tmp_path / "stats.txt").write_text(repr(stats))
