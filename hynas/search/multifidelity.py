@@ -64,36 +64,47 @@ def behind_at_rung(peers: list[tuple[float, float]], val_acc: float, cost: float
     return order.index(len(peers)) >= math.ceil((len(peers) + 1) / eta)
 
 
+def stopping_report(decide: Callable[[int, float], bool]) -> Callable[[int, float], bool]:
+    """A ``report(step, val_acc) -> stop?`` that asks ``decide`` and keeps where it stopped in ``stopped_at``
+    (None while it goes on): what ``SpaceProblem.evaluate`` reads to record the trial as pruned."""
+
+    def report(step: int, val_acc: float) -> bool:
+        if not decide(step, val_acc):
+            return False
+        report.stopped_at = (step, float(val_acc))  # type: ignore[attr-defined]
+        return True
+
+    report.stopped_at = None  # type: ignore[attr-defined]
+    return report
+
+
 def rung_reporter(objectives: tuple[str, ...], eta: int = ETA) -> Callable[[Any, Any], Callable[[int, float], bool]]:
     """A factory ``(study, trial) -> report(step, val_acc) -> stop?`` implementing the rule above."""
 
     def factory(study: Any, trial: Any) -> Callable[[int, float], bool]:
-        cost = float(_macs(trial))
+        cost = rung_cost(trial)
         rungs: dict[str, float] = {}
 
-        def report(step: int, val_acc: float) -> bool:
+        def decide(step: int, val_acc: float) -> bool:
             rungs[str(step)] = float(val_acc)
             trial.set_user_attr("rungs", rungs)
             trial.set_user_attr("rung_cost_macs", cost)
             peers = [(t.user_attrs["rungs"][str(step)], t.user_attrs.get("rung_cost_macs", 0.0))
                      for t in study.get_trials(deepcopy=False)
                      if t.number != trial.number and str(step) in t.user_attrs.get("rungs", {})]
-            if not behind_at_rung(peers, val_acc, cost, eta):
-                return False
-            report.stopped_at = (step, float(val_acc))  # type: ignore[attr-defined]
-            return True
+            return behind_at_rung(peers, val_acc, cost, eta)
 
-        report.stopped_at = None  # type: ignore[attr-defined]
-        return report
+        return stopping_report(decide)
 
     return factory
 
 
-def _macs(trial: Any) -> float:
+def rung_cost(trial: Any) -> float:
+    """The cost the rung rule ranks a trial by: analytic MACs of its arch, known before training."""
     from hynas.cost import analytic_macs
     from hynas.space.arch import Arch
 
-    return analytic_macs(Arch(trial.user_attrs["arch"]))
+    return float(analytic_macs(Arch(trial.user_attrs["arch"])))
 
 
 class ScreenedProblem:

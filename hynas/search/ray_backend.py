@@ -35,7 +35,7 @@ from typing import Any
 
 from hynas.errors import UserError
 from hynas.search.engine import BACKENDS, Evaluation, Search
-from hynas.search.multifidelity import ETA
+from hynas.search.multifidelity import ETA, rung_cost, stopping_report
 
 MAX_RETRIES = 3
 POLL_S = 1.0
@@ -68,16 +68,12 @@ def _evaluate(problem: Any, cand: Any, board: Any = None, key: str = "", cost: f
     import ray
 
     rungs: dict[str, float] = {}
-    report = None
-    if board is not None:
-        def report(step: int, val_acc: float) -> bool:
-            rungs[str(step)] = float(val_acc)
-            if ray.get(board.report.remote(key, step, val_acc, cost)):
-                report.stopped_at = (step, float(val_acc))  # type: ignore[attr-defined]
-                return True
-            return False
 
-        report.stopped_at = None  # type: ignore[attr-defined]
+    def decide(step: int, val_acc: float) -> bool:
+        rungs[str(step)] = float(val_acc)
+        return bool(ray.get(board.report.remote(key, step, val_acc, cost)))
+
+    report = stopping_report(decide) if board is not None else None
     try:
         ev = problem.evaluate(cand, report)
     except Exception as e:  # noqa: BLE001 - recorded as the trial's outcome by the driver
@@ -144,7 +140,7 @@ def run_ray(search: Search, cfg: Any, progress: Callable[[dict[str, Any]], None]
                 if got is None:
                     break
                 trial, cand = got
-                key, cost = f"local:{trial._trial_id}", _rung_cost(cand) if board is not None else 0.0
+                key, cost = f"local:{trial._trial_id}", rung_cost(trial) if board is not None else 0.0
                 pending[remote.remote(problem_ref, cand, board, key, cost)] = got
             if not pending:
                 return
@@ -166,10 +162,3 @@ def _result(ref: Any) -> Evaluation | BaseException:
         return ray.get(ref)
     except ray.exceptions.RayError as e:
         return e
-
-
-def _rung_cost(cand: Any) -> float:
-    """The cost the rung rule ranks by (analytic MACs, known before training), as the local backend uses."""
-    from hynas.cost import analytic_macs
-
-    return float(analytic_macs(cand.payload))
