@@ -26,14 +26,13 @@ def valid_spearman(res: dict, table: Path) -> dict[str, float]:
     held-out split. The validation column is therefore the closest the table has to the
     published protocol's target.
     """
-    import csv
-
     from scipy.stats import spearmanr
 
-    with table.open(newline="") as f:
-        valid = {r["arch_str"]: float(r["cifar10_valid_acc"]) for r in csv.DictReader(f)}
+    from hynas.search.tabular import NB201Table, parse_arch_str
+
+    nb201 = NB201Table(table)
     rows = res["rows"]
-    acc = [valid[r["arch_str"]] for r in rows]
+    acc = [nb201[parse_arch_str(r["arch_str"])].valid_acc for r in rows]
     return {p: float(spearmanr([r[p] for r in rows], acc).statistic) for p in PUBLISHED if p in rows[0]}
 
 
