@@ -146,19 +146,15 @@ class _Progress:
         self.progress.update(self.task, completed=min(event["done"], self.budget), description=desc)
 
     def _add(self, p: list[float], dirs: list[str]) -> None:
-        sign = [1.0 if d == "maximize" else -1.0 for d in dirs]  # larger is better after the sign
-        q = [s * v for s, v in zip(sign, p)]
-
-        def dominates(a: list[float], b: list[float]) -> bool:
-            return all(x >= y for x, y in zip(a, b)) and a != b
+        from hynas.results.pareto import pareto_mask
 
         lo = [min(a, b) for a, b in zip(self.extremes[0], p)] if self.extremes else p
         hi = [max(a, b) for a, b in zip(self.extremes[1], p)] if self.extremes else p
         self.extremes = [lo, hi]  # reference_point only reads each objective's min and max
-        signed = [[s * v for s, v in zip(sign, f)] for f in self.front]
-        if any(dominates(f, q) or f == q for f in signed):
+        if p in self.front:  # a tie adds nothing to the front
             return
-        self.front = [f for f, g in zip(self.front, signed) if not dominates(q, g)] + [p]
+        pts = [*self.front, p]
+        self.front = [f for f, keep in zip(pts, pareto_mask(pts, dirs)) if keep]
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
