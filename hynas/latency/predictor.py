@@ -25,10 +25,11 @@ from typing import Any
 from hynas.errors import UserError
 from hynas.latency.features import feature_names, unit_features, unit_key, vectorize
 from hynas.latency.gbt import Boosted, fit_gbt
+from hynas.resources import predictors_dir
 
 FORMAT = "hynas-latency-predictor"
 VERSION = 1
-REPO_PREDICTORS = Path(__file__).resolve().parent.parent.parent / "predictors"
+REPO_PREDICTORS = predictors_dir()  # shipped predictors: inside the installed package, or the checkout's predictors/
 
 
 @dataclass

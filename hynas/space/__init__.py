@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hynas.resources import spaces_dir
 from hynas.space.arch import Arch
 from hynas.space.loader import load_space, parse_space
 from hynas.space.sampling import (
@@ -22,12 +23,12 @@ from hynas.space.sampling import (
 from hynas.space.size import size_text, space_size
 from hynas.space.spec import Space
 
-SPACES_DIR = Path(__file__).resolve().parent.parent.parent / "search_spaces"
+SPACES_DIR = spaces_dir()  # inside the installed package, or the checkout's search_spaces/
 
 
 def shipped_spaces() -> dict[str, Path]:
     """Spaces shipped inside the package (usable by name, e.g. ``--space default``)."""
-    return {p.stem: p for p in sorted(SPACES_DIR.glob("*.yaml"))}
+    return {p.stem: p for p in sorted(spaces_dir().glob("*.yaml"))}
 
 
 __all__ = [
