@@ -1,23 +1,32 @@
-"""Datasets for the proxy: tensors in memory, normalized, with a deterministic held-out split.
+"""Datasets for the proxy: in memory or streamed from disk, at their native resolution.
 
-A dataset is looked up by name in ``DATASETS`` (``digits`` is the embedded default that
-needs no download) or, for anything that is not a registered name, by path: a CIFAR
+A dataset is looked up by name in ``DATASETS`` (``digits`` and ``cluttered`` are embedded and
+need no download) or, for anything that is not a registered name, by path: a CIFAR
 python-format folder, an ImageFolder directory or an ``.npz`` file (see ``formats.py``).
-Proxy data is small by design (a few thousand images), so it lives in memory as tensors.
+Nothing is resized when loading: the trainer resizes to the recipe's resolution
+(``augment.py``). Small datasets live in memory as normalised float tensors (``Dataset``);
+an ImageFolder whose training tensors would exceed ``TrainRecipe.stream_above_mb`` is read
+from disk batch by batch instead (``stream.StreamedDataset``). Both give the trainer the
+same three calls: ``train_batches``, ``eval_batches`` and ``take``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from hynas.registry import Registry
 
+if TYPE_CHECKING:
+    from hynas.proxy.recipe import TrainRecipe
+
 DATASETS: Registry[Callable[..., Dataset]] = Registry("dataset", loader="hynas.proxy")
+Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,9 @@ class Dataset:
     val_x: torch.Tensor
     val_y: torch.Tensor
     classes: int
+    mean: tuple[float, ...] = ()  # per-channel pixel mean/std of the train split (pixels in [0, 1])
+    std: tuple[float, ...] = ()
+    notes: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def channels(self) -> int:
@@ -37,7 +49,18 @@ class Dataset:
 
     @property
     def resolution(self) -> int:
-        return int(self.train_x.shape[-1])
+        """The native square size: the shorter side (non-square images are centre-cropped to it)."""
+        return int(min(self.train_x.shape[-2:]))
+
+    @property
+    def streamed(self) -> bool:
+        return False
+
+    def stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        c = self.channels
+        mean = torch.tensor(self.mean or (0.0,) * c, dtype=torch.float32).view(1, -1, 1, 1)
+        std = torch.tensor(self.std or (1.0,) * c, dtype=torch.float32).view(1, -1, 1, 1)
+        return mean, std
 
     def with_channels(self, channels: int) -> Dataset:
         """The same images repeated to ``channels`` (grey digits fed to an RGB network)."""
@@ -46,12 +69,61 @@ class Dataset:
         if self.channels != 1:
             raise ValueError(f"can only replicate a 1-channel dataset, {self.name} has {self.channels}")
         rep = lambda t: t.expand(-1, channels, -1, -1).contiguous()
-        return Dataset(name=f"{self.name}x{channels}", train_x=rep(self.train_x), train_y=self.train_y,
-                       val_x=rep(self.val_x), val_y=self.val_y, classes=self.classes)
+        return replace(self, name=f"{self.name}x{channels}", train_x=rep(self.train_x), val_x=rep(self.val_x),
+                       mean=self.mean * channels, std=self.std * channels)
 
     def describe(self) -> dict:
         return {"name": self.name, "train": len(self.train_y), "val": len(self.val_y), "classes": self.classes,
-                "channels": self.channels, "resolution": self.resolution}
+                "channels": self.channels, "resolution": self.resolution, **self.notes}
+
+    # ------------------------------------------------------------------ what the trainer calls
+
+    def train_batches(self, recipe: TrainRecipe, size: int, gen: torch.Generator, pin: bool = False) -> Batches:
+        """Endless seeded epochs of augmented batches at ``size`` (the last short batch dropped)."""
+        from hynas.proxy.augment import PRESETS, resize_center
+
+        idx_all = balanced_subset(self.train_y, recipe.train_samples, recipe.seed)
+        preset, stats = PRESETS.get(recipe.augment), self.stats()
+        # Deterministic resizing is done once; the standard preset crops from the native images.
+        x = self.train_x if recipe.augment == "standard" else resize_center(self.train_x, size)
+        bs = min(recipe.batch_size, len(idx_all))
+        while True:
+            perm = idx_all[torch.randperm(len(idx_all), generator=gen)]
+            for i in range(0, len(perm) - bs + 1, bs):
+                idx = perm[i:i + bs]
+                xb = x[idx]
+                yield (preset(xb, size, gen, stats) if recipe.augment != "none" else xb), self.train_y[idx]
+
+    def eval_batches(self, size: int, limit: int | None = None, recipe: TrainRecipe | None = None,
+                     pin: bool = False, batch_size: int = 500) -> Batches:
+        from hynas.proxy.augment import resize_center
+
+        n = len(self.val_y) if limit is None else min(limit, len(self.val_y))
+        for i in range(0, n, batch_size):
+            j = min(n, i + batch_size)
+            yield resize_center(self.val_x[i:j], size), self.val_y[i:j]
+
+    def take(self, idx: torch.Tensor, size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training images ``idx`` at ``size`` (resize + centre crop), e.g. a zero-cost proxy's batch."""
+        from hynas.proxy.augment import resize_center
+
+        x = self.train_x[idx]
+        return (resize_center(x, size) if size else x), self.train_y[idx]
+
+    def train_size(self, recipe: TrainRecipe) -> int:
+        return len(balanced_subset(self.train_y, recipe.train_samples, recipe.seed))
+
+
+def balanced_subset(labels: torch.Tensor, per_class: int | None, seed: int) -> torch.Tensor:
+    """Indices of at most ``per_class`` images of each class, drawn with ``seed`` (all when None)."""
+    if per_class is None:
+        return torch.arange(len(labels))
+    gen = torch.Generator().manual_seed(seed)
+    keep = []
+    for c in torch.unique(labels).tolist():
+        members = torch.nonzero(labels == c).flatten()
+        keep.append(members[torch.randperm(len(members), generator=gen)[:per_class]])
+    return torch.sort(torch.cat(keep)).values
 
 
 def from_arrays(name: str, images: np.ndarray, labels: np.ndarray, *, val_fraction: float = 0.2,
@@ -76,12 +148,15 @@ def from_arrays(name: str, images: np.ndarray, labels: np.ndarray, *, val_fracti
         xt, yt = x, y
         xv = _to_nchw(np.asarray(val_images))
         yv = np.asarray(val_labels).astype(np.int64).reshape(-1)
+    if xv.shape[1:] != xt.shape[1:]:
+        raise ValueError(f"{name}: training images are {xt.shape[1:]} (C,H,W) but held-out ones {xv.shape[1:]}")
     mean = xt.mean(axis=(0, 2, 3), keepdims=True)
     std = xt.std(axis=(0, 2, 3), keepdims=True) + 1e-6
     classes = int(max(yt.max(), yv.max())) + 1
     to_t = lambda a: torch.from_numpy(np.ascontiguousarray(((a - mean) / std).astype(np.float32)))
     return Dataset(name=name, train_x=to_t(xt), train_y=torch.from_numpy(yt), val_x=to_t(xv),
-                   val_y=torch.from_numpy(yv), classes=classes)
+                   val_y=torch.from_numpy(yv), classes=classes, mean=tuple(map(float, mean.flatten())),
+                   std=tuple(map(float, std.flatten())), notes={"storage": "memory"})
 
 
 def _to_nchw(x: np.ndarray) -> np.ndarray:
@@ -97,14 +172,18 @@ def _to_nchw(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def load_dataset(name_or_path: str, *, root: str | None = None, download: bool = False) -> Dataset:
+def load_dataset(name_or_path: str, *, root: str | None = None, download: bool = False,
+                 recipe: TrainRecipe | None = None) -> Any:
     """A registered dataset by name (``root`` = where its files are), else a dataset at a path.
 
     ``download`` lets a registered dataset that is missing under ``root`` fetch its official
-    archive (checksum verified); the embedded ``digits`` never needs it.
+    archive (checksum verified); the embedded ``digits`` never needs it. ``recipe`` decides
+    whether a large ImageFolder streams and whether images of several sizes are allowed
+    (only with a ``resolution``).
     """
     if name_or_path in DATASETS:
         return DATASETS.get(name_or_path)(root=root, download=download)
     from hynas.proxy.formats import load_path
+    from hynas.proxy.recipe import TrainRecipe
 
-    return load_path(Path(name_or_path))
+    return load_path(Path(name_or_path), recipe or TrainRecipe())

@@ -7,20 +7,30 @@ the T^2 factor keeps gradient scale independent of the temperature, as in Hinton
 
 A teacher comes from a ``state_dict`` checkpoint plus its Arch (read with
 ``torch.load(weights_only=True)``: tensors only, no code), or from a model file written by
-``hynas export`` (its ``build()``), with the weights saved beside it.
+``hynas export`` (its ``build()``), with the weights saved beside it. A recipe's ``teacher``
+(``--teacher``) is such a model file, or a folder holding ``model.py`` + ``model.pt`` (a run
+directory after ``hynas export --weights``); ``recipe_loss`` loads it once, checks that it
+takes the data's images and predicts the data's classes, and builds the loss.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from hynas.errors import UserError
-from hynas.proxy.trainer import LossFn
 from hynas.space.arch import Arch
+
+if TYPE_CHECKING:
+    from hynas.proxy.device import Runtime
+    from hynas.proxy.recipe import TrainRecipe
+
+LossFn = Any  # Callable[[logits, x, y], loss], as hynas.proxy.trainer.LossFn
 
 
 def distillation_loss(teacher: nn.Module, *, temperature: float = 4.0, alpha: float = 0.5,
@@ -32,7 +42,8 @@ def distillation_loss(teacher: nn.Module, *, temperature: float = 4.0, alpha: fl
 
     def loss(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            soft = F.log_softmax(teacher(x) / temperature, dim=1)
+            soft = F.log_softmax(teacher(x).float() / temperature, dim=1)
+        logits = logits.float()  # under autocast the logits may be bf16/fp16; the loss is taken in fp32
         kl = F.kl_div(F.log_softmax(logits / temperature, dim=1), soft, reduction="batchmean", log_target=True)
         ce = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
         return (1 - alpha) * ce + alpha * temperature ** 2 * kl
@@ -70,6 +81,50 @@ def teacher_from_export(model_file: str | Path, weights: str | Path | None = Non
     path = Path(model_file)
     if not path.is_file():
         raise UserError(f"teacher model file not found: {path}")
-    model = load_generated(path.read_text(encoding="utf-8"), name=f"hynas_teacher_{path.stem}").build()
-    model.load_state_dict(_state_dict(Path(weights) if weights else path.with_suffix(".pt")))
+    try:
+        model = load_generated(path.read_text(encoding="utf-8"), name=f"hynas_teacher_{path.stem}").build()
+    except Exception as e:  # noqa: BLE001 - a model file that does not build is the user's to fix
+        raise UserError(f"teacher {path}: not a model file written by `hynas export` ({type(e).__name__}: {e})") from None
+    try:
+        model.load_state_dict(_state_dict(Path(weights) if weights else path.with_suffix(".pt")))
+    except RuntimeError as e:
+        raise UserError(f"teacher {path}: its weights do not fit its model ({str(e).splitlines()[0]})") from None
     return model.eval()
+
+
+def teacher_model_file(teacher: str) -> Path:
+    p = Path(teacher)
+    return p / "model.py" if p.is_dir() else p
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_teacher(path: str, mtime_ns: int) -> nn.Module:
+    return teacher_from_export(path)
+
+
+def load_teacher(recipe: TrainRecipe, data: Any, size: int) -> nn.Module:
+    """The recipe's teacher, checked on one held-out batch: it must accept the images and give ``data.classes`` logits."""
+    path = teacher_model_file(recipe.teacher or "")
+    if not path.is_file():
+        raise UserError(f"--teacher {recipe.teacher}: no such model file (give an exported model.py with its "
+                        "model.pt beside it, or a folder holding both).")
+    teacher = _cached_teacher(str(path), path.stat().st_mtime_ns)
+    x, _ = next(iter(data.eval_batches(size, limit=2)))
+    try:
+        with torch.no_grad():
+            out = teacher.cpu()(x)
+    except Exception as e:  # noqa: BLE001 - any refusal of the input is a mismatch to report
+        raise UserError(f"--teacher {path}: it does not accept {data.name}'s images ({tuple(x.shape[1:])} C,H,W): "
+                        f"{type(e).__name__}: {e}") from None
+    if out.ndim != 2 or out.shape[1] != data.classes:
+        raise UserError(f"--teacher {path}: it predicts {out.shape[-1]} classes, {data.name} has {data.classes}.")
+    return teacher
+
+
+def recipe_loss(recipe: TrainRecipe, data: Any, rt: Runtime, size: int) -> LossFn:
+    """SKD-style distillation from the recipe's teacher, on the recipe's device."""
+    teacher = load_teacher(recipe, data, size).to(rt.device)
+    if rt.cuda:
+        teacher = teacher.to(memory_format=torch.channels_last)
+    return distillation_loss(teacher, temperature=recipe.distill_temperature, alpha=recipe.distill_weight,
+                             label_smoothing=recipe.label_smoothing)

@@ -93,8 +93,11 @@ def _cifar(name: str, root: str | None, download: bool) -> Dataset:
     folder = base / SOURCES[name].folder
     if not folder.is_dir():
         if not download:
-            raise UserError(f"{name} not found at {folder}: pass --data-root to the folder holding "
-                            f"{SOURCES[name].folder}, or allow the download (checksum verified).")
+            raise UserError(f"{name} not found at {folder}. Set HYNAS_DATA to the folder that holds "
+                            f"{SOURCES[name].folder}, or pass that folder itself as the dataset "
+                            f"(--dataset PATH/{SOURCES[name].folder}); or download it there with "
+                            f"`python -c \"from hynas.proxy.download import fetch; fetch('{name}')\"` "
+                            "(official archive, checksum verified).")
         folder = fetch(name, base)
     return load_cifar(folder)
 

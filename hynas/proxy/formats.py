@@ -2,6 +2,8 @@
 
 Each format registers in ``FORMATS`` with a ``matches(path)`` test; ``load_path`` asks them
 in turn (no if-ladder) and names the path and the accepted formats when none matches.
+Every format keeps its images' native resolution; CIFAR and ``.npz`` arrays are in memory
+already, so they stay there.
 
 Safety: CIFAR's "python version" is pickle, and unpickling runs code named in the file.
 ``SafeUnpickler`` allows only what a CIFAR batch contains: plain dicts, lists, bytes and
@@ -17,7 +19,7 @@ import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -25,20 +27,23 @@ from hynas.errors import SpecError
 from hynas.proxy.data import Dataset, from_arrays
 from hynas.registry import Registry
 
+if TYPE_CHECKING:
+    from hynas.proxy.recipe import TrainRecipe
+
 
 @dataclass(frozen=True)
 class Format:
     name: str
     describe: str
     matches: Callable[[Path], bool]
-    load: Callable[[Path], Dataset]
+    load: Callable[[Path, TrainRecipe], Any]  # -> Dataset, or a StreamedDataset for large folders
 
 
 FORMATS: Registry[Format] = Registry("dataset format", loader="hynas.proxy")
 
 
 def dataset_format(name: str, describe: str, matches: Callable[[Path], bool]) -> Callable:
-    def wrap(load: Callable[[Path], Dataset]) -> Callable[[Path], Dataset]:
+    def wrap(load: Callable[[Path, TrainRecipe], Any]) -> Callable[[Path, TrainRecipe], Any]:
         FORMATS.register(name, Format(name, describe, matches, load))
         return load
     return wrap
@@ -48,14 +53,14 @@ def expected_formats() -> str:
     return "; ".join(f"{f.name} ({f.describe})" for _, f in FORMATS.items()) + "; or a registered dataset name"
 
 
-def load_path(path: Path) -> Dataset:
-    """Load the dataset at ``path`` with the first format that recognizes it."""
+def load_path(path: Path, recipe: TrainRecipe) -> Any:
+    """Load the dataset at ``path`` with the first format that recognizes it (at its native resolution)."""
     if not path.exists():
         raise SpecError("no such dataset file or folder.", file=str(path), allowed=expected_formats())
     for _, fmt in FORMATS.items():  # noqa: PERF102 (Registry has items() only: sorted, loaded)
         if fmt.matches(path):
             try:
-                return fmt.load(path)
+                return fmt.load(path, recipe)
             except (OSError, ValueError, KeyError, pickle.UnpicklingError, EOFError) as e:
                 raise SpecError(f"cannot read it as {fmt.name}: {e}", file=str(path)) from None
     raise SpecError("not a dataset this tool can read.", file=str(path), allowed=expected_formats())
@@ -105,7 +110,7 @@ def _cifar_arrays(files: list[Path], label_key: str) -> tuple[np.ndarray, np.nda
 
 @dataset_format("cifar", "a cifar-10-batches-py or cifar-100-python folder (python pickle batches)",
                 lambda p: cifar_kind(p) is not None)
-def load_cifar(path: Path) -> Dataset:
+def load_cifar(path: Path, recipe: TrainRecipe | None = None) -> Dataset:
     kind = cifar_kind(path)
     train, test, key = _CIFAR_SPLITS[kind]  # type: ignore[index]
     present = [path / f for f in train if (path / f).is_file()]
@@ -116,7 +121,7 @@ def load_cifar(path: Path) -> Dataset:
 
 @dataset_format("npz", "a NumPy .npz with x_train, y_train and optionally x_val/y_val or x_test/y_test",
                 lambda p: p.is_file() and p.suffix == ".npz")
-def load_npz(path: Path) -> Dataset:
+def load_npz(path: Path, recipe: TrainRecipe | None = None) -> Dataset:
     with np.load(path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     if "x_train" not in arrays or "y_train" not in arrays:

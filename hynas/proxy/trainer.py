@@ -1,28 +1,35 @@
-"""Deterministic short training: the proxy accuracy most searches use.
+"""Short training: the proxy accuracy most searches use, run as the user's ``TrainRecipe`` says.
 
-Same seed, same model, same data -> same accuracy (fixed thread count, seeded batch
-order, deterministic algorithms), so a search can be re-run exactly and two candidates
-are compared on equal terms. AdamW + cosine + label smoothing is the recipe that ranks
-small networks best in a few hundred steps (EcoNAS, Zhou et al. 2020, reduce epochs,
-resolution and width; we reduce steps and optionally resolution).
+Same seed, same model, same data, same recipe -> same accuracy on CPU (fixed thread count,
+seeded batch order and augmentation, deterministic algorithms), so a search can be re-run
+exactly and two candidates are compared on equal terms. On CUDA the seed fixes the same
+inputs, kernels are left fast (see ``hynas.proxy.device``). The default recipe is AdamW +
+warm-up + cosine + label smoothing, which ranks small networks well in a few hundred steps
+(EcoNAS, Zhou et al. 2020, reduce epochs, resolution and width; we reduce steps and
+optionally resolution with ``proxy_resolution``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hynas.errors import CandidateError
-from hynas.proxy.data import Dataset
+from hynas.errors import CandidateError, UserError
+from hynas.proxy.device import Runtime, check_runtime
+from hynas.proxy.recipe import TrainRecipe
+from hynas.proxy.schedules import SCHEDULES
 
 Report = Callable[[int, float], bool]
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+TrainConfig = TrainRecipe  # the recipe's former name
 
 
 @dataclass
@@ -33,30 +40,16 @@ class TrainResult:
     seconds: float
     history: list[tuple[int, float]] = field(default_factory=list)  # (step, val_accuracy)
     pruned: bool = False
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    steps: int = 200
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 0.05
-    optimizer: str = "adamw"  # or "sgd" (momentum 0.9, nesterov)
-    label_smoothing: float = 0.1
-    warmup_steps: int = 10
-    eval_every: int | None = None  # default: 4 evaluations per run
-    interim_eval_samples: int = 250  # intermediate (pruning) evaluations use this many held-out images; the last uses all
-    resolution: int | None = None  # train and evaluate at a reduced resolution (bilinear resize)
-    threads: int = 1
-    seed: int = 0
+    resolution: int = 0  # the size trained and evaluated at
+    images_per_s: float = 0.0  # training images per second, evaluations excluded
 
 
 @contextlib.contextmanager
-def deterministic(seed: int, threads: int) -> Iterator[torch.Generator]:
-    """Fix threads, seeds and deterministic kernels for the block; restore the caller's state after."""
+def deterministic(seed: int, threads: int, *, cuda: bool = False) -> Iterator[torch.Generator]:
+    """Fix threads and seeds for the block (and deterministic kernels on CPU); restore the caller's state after."""
     prev_threads, prev_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.use_deterministic_algorithms(not cuda, warn_only=True)
     torch.manual_seed(seed)
     try:
         yield torch.Generator().manual_seed(seed)
@@ -65,103 +58,161 @@ def deterministic(seed: int, threads: int) -> Iterator[torch.Generator]:
         torch.use_deterministic_algorithms(prev_det)
 
 
-def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def lr_factor(step: int, total: int, warmup: int, schedule: str = "cosine") -> float:
+    """Linear warm-up, then the schedule's factor; ``step`` counts from 0."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return SCHEDULES.get(schedule)(min(1.0, (step - warmup) / max(1, total - warmup)))
+
+
+def _optimizer(model: nn.Module, cfg: TrainRecipe) -> torch.optim.Optimizer:
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr)
-    raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {cfg.optimizer!r}")
+    return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
-def lr_factor(step: int, total: int, warmup: int) -> float:
-    """Linear warm-up then cosine decay to zero; ``step`` counts from 0."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+def _autocast(rt: Runtime) -> Any:
+    return torch.autocast(rt.device.type, dtype=rt.dtype) if rt.dtype is not None else contextlib.nullcontext()
 
 
-def _resize(x: torch.Tensor, resolution: int | None) -> torch.Tensor:
-    if resolution is None or resolution == x.shape[-1]:
-        return x
-    return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)
+def _to(x: torch.Tensor, y: torch.Tensor, rt: Runtime) -> tuple[torch.Tensor, torch.Tensor]:
+    if not rt.cuda:
+        return x, y
+    return (x.to(rt.device, non_blocking=True, memory_format=torch.channels_last),
+            y.to(rt.device, non_blocking=True))
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 500,
-             resolution: int | None = None) -> float:
-    """Top-1 accuracy (fraction) of ``model`` on tensors, in eval mode."""
+def _accuracy(model: nn.Module, batches: Any, rt: Runtime) -> float:
     was_training = model.training
     model.eval()
-    correct = 0
-    for i in range(0, len(y), batch_size):
-        logits = model(_resize(x[i:i + batch_size], resolution))
-        correct += int((logits.argmax(1) == y[i:i + batch_size]).sum())
+    correct, seen = torch.zeros((), dtype=torch.int64, device=rt.device), 0
+    with torch.inference_mode(), _autocast(rt):
+        for x, y in batches:
+            x, y = _to(x, y, rt)
+            correct += (model(x).argmax(1) == y).sum()
+            seen += len(y)
     model.train(was_training)
-    return correct / max(1, len(y))
+    return int(correct) / max(1, seen)
 
 
-def _batches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
-    """Endless seeded epochs of shuffled indices (the last short batch of an epoch dropped)."""
-    while True:
-        perm = torch.randperm(n, generator=gen)
-        for i in range(0, n - batch_size + 1, batch_size):
-            yield perm[i:i + batch_size]
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 500,
+             resolution: int | None = None) -> float:
+    """Top-1 accuracy (fraction) of ``model`` on tensors, in eval mode, on the model's device."""
+    from hynas.proxy.augment import resize_center
+
+    dev = next(model.parameters()).device
+    rt = Runtime(dev, None, False)
+    size = resolution or x.shape[-1]
+    batches = ((resize_center(x[i:i + batch_size], size), y[i:i + batch_size]) for i in range(0, len(y), batch_size))
+    return _accuracy(model, batches, rt)
 
 
-LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+def recipe_of(recipe: TrainRecipe | None, **legacy: Any) -> TrainRecipe:
+    """The recipe with the keyword overrides of the older call style (steps=, batch_size=, lr=, seed=)."""
+    r = recipe or TrainRecipe()
+    given = {k: v for k, v in legacy.items() if v is not None}
+    if "steps" in given:
+        given["epochs"] = None
+    return replace(r, **given) if given else r
 
 
-def train_proxy(model: nn.Module, data: Dataset, *, steps: int = 200, batch_size: int = 64, lr: float = 2e-3,
-                seed: int = 0, report: Report | None = None, loss_fn: LossFn | None = None,
-                config: TrainConfig | None = None) -> TrainResult:
-    """Train ``model`` in place for ``steps`` and return its held-out accuracy.
+def train_proxy(model: nn.Module, data: Any, *, steps: int | None = None, batch_size: int | None = None,
+                lr: float | None = None, seed: int | None = None, report: Report | None = None,
+                loss_fn: LossFn | None = None, config: TrainRecipe | None = None,
+                recipe: TrainRecipe | None = None) -> TrainResult:
+    """Train ``model`` in place as ``recipe`` says and return its held-out accuracy.
 
     ``report(step, val_accuracy)`` is called at each intermediate evaluation; returning
     True stops training (the caller pruned it) and sets ``pruned``. ``loss_fn(logits, x, y)``
-    replaces the default label-smoothed cross-entropy (knowledge distillation uses it).
-    A non-finite loss raises ``CandidateError`` so the search records the failure and goes on.
+    replaces the default label-smoothed cross-entropy; a recipe with a ``teacher`` distils
+    from it. A non-finite loss or running out of GPU memory raises ``CandidateError`` so the
+    search records the failure and goes on. The model is left on the recipe's device.
     """
-    cfg = config or TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed)
-    with deterministic(cfg.seed, cfg.threads) as gen:
-        return _train(model, data, cfg, gen, report, loss_fn)
+    r = recipe_of(recipe or config, steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+    rt = check_runtime(r)
+    size = r.train_size(data.resolution)
+    if size is None:
+        raise UserError(f"{data.name}: its images differ in size; give a resolution to train at.")
+    if loss_fn is None and r.teacher:
+        from hynas.proxy.distill import recipe_loss
+
+        loss_fn = recipe_loss(r, data, rt, size)
+    with deterministic(r.seed, r.cpu_threads(), cuda=rt.cuda) as gen:
+        try:
+            return _train(model, data, r, rt, size, gen, report, loss_fn)
+        except torch.cuda.OutOfMemoryError as e:
+            torch.cuda.empty_cache()
+            first = str(e).strip().splitlines()[0][:200]
+            raise CandidateError(f"out of GPU memory on {rt.device} at batch {r.batch_size}, {size} px, "
+                                 f"precision {r.precision}: {first}") from None
 
 
-def _train(model: nn.Module, data: Dataset, cfg: TrainConfig, gen: torch.Generator, report: Report | None,
-           loss_fn: LossFn | None) -> TrainResult:
-    t0 = time.perf_counter()
-    opt = _optimizer(model, cfg)
-    base_lrs = [g["lr"] for g in opt.param_groups]
-    eval_every = cfg.eval_every or max(1, cfg.steps // 4)
-    batch_size = min(cfg.batch_size, len(data.train_y))
-    history: list[tuple[int, float]] = []
-    losses: list[float] = []
-    model.train()
-    step, pruned, acc = 0, False, 0.0
-    for step, idx in enumerate(_batches(len(data.train_y), batch_size, gen), start=1):
-        for g, base in zip(opt.param_groups, base_lrs):
-            g["lr"] = base * lr_factor(step - 1, cfg.steps, cfg.warmup_steps)
-        x, y = _resize(data.train_x[idx], cfg.resolution), data.train_y[idx]
+def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, r: TrainRecipe, rt: Runtime,
+          opt: torch.optim.Optimizer, scaler: Any, loss_fn: LossFn | None) -> torch.Tensor:
+    """One optimizer step; returns the (detached) loss, still on the device (no sync)."""
+    with _autocast(rt):
         logits = model(x)
-        loss = loss_fn(logits, x, y) if loss_fn else F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-        if not torch.isfinite(loss):
-            raise CandidateError(f"NaN loss at step {step}")
-        opt.zero_grad(set_to_none=True)
+        loss = (loss_fn(logits, x, y) if loss_fn else
+                F.cross_entropy(logits.float(), y, label_smoothing=r.label_smoothing))
+    if not rt.cuda and not torch.isfinite(loss):  # on CUDA checked every few steps, without a sync per step
+        raise CandidateError("NaN loss")
+    opt.zero_grad(set_to_none=True)
+    if scaler is None:
         loss.backward()
         opt.step()
-        losses.append(float(loss.detach()))
-        if step % eval_every == 0 or step == cfg.steps:
-            n = len(data.val_y) if step >= cfg.steps else min(len(data.val_y), cfg.interim_eval_samples)
-            acc = evaluate(model, data.val_x[:n], data.val_y[:n], resolution=cfg.resolution)
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    return loss.detach()
+
+
+def _train(model: nn.Module, data: Any, r: TrainRecipe, rt: Runtime, size: int, gen: torch.Generator,
+           report: Report | None, loss_fn: LossFn | None) -> TrainResult:
+    t0 = time.perf_counter()
+    total = r.total_steps(data.train_size(r))
+    if rt.cuda:
+        model.to(rt.device, memory_format=torch.channels_last)
+    opt = _optimizer(model, r)
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    scaler = torch.amp.GradScaler("cuda") if rt.scaler else None
+    eval_every = r.eval_every or max(1, total // 4)
+    batches = data.train_batches(r, size, gen, pin=rt.cuda)
+    tail: deque[torch.Tensor] = deque(maxlen=max(1, total // 10))
+    history: list[tuple[int, float]] = []
+    step, pruned, acc, eval_s = 0, False, 0.0, 0.0
+    model.train()
+    for step in range(1, total + 1):
+        x, y = _to(*next(batches), rt)
+        for g, base in zip(opt.param_groups, base_lrs):
+            g["lr"] = base * lr_factor(step - 1, total, r.warmup_steps, r.schedule)
+        try:
+            tail.append(_step(model, x, y, r, rt, opt, scaler, loss_fn))
+        except CandidateError:
+            raise CandidateError(f"NaN loss at step {step}") from None
+        if rt.cuda and step % 25 == 0:
+            _check_finite(tail, step)
+        if step % eval_every == 0 or step == total:
+            te = time.perf_counter()
+            limit = None if step >= total else r.interim_eval_samples
+            acc = _accuracy(model, data.eval_batches(size, limit, recipe=r, pin=rt.cuda), rt)
+            eval_s += time.perf_counter() - te
             history.append((step, acc))
-            if step < cfg.steps and report is not None and report(step, acc):
+            if step < total and report is not None and report(step, acc):
                 pruned = True
                 break
-        if step >= cfg.steps:
-            break
-    tail = losses[-max(1, len(losses) // 10):]
-    return TrainResult(val_accuracy=acc, train_loss=sum(tail) / len(tail), steps=step,
-                       seconds=time.perf_counter() - t0, history=history, pruned=pruned)
+    _check_finite(tail, step)
+    losses = [float(t) for t in list(tail)[-max(1, step // 10):]]
+    seconds = time.perf_counter() - t0
+    return TrainResult(val_accuracy=acc, train_loss=sum(losses) / len(losses), steps=step, seconds=seconds,
+                       history=history, pruned=pruned, resolution=size,
+                       images_per_s=step * r.batch_size / max(1e-9, seconds - eval_s))
+
+
+def _check_finite(tail: deque[torch.Tensor], step: int) -> None:
+    """CUDA path: one sync every 25 steps over the recent losses (a NaN stays NaN: it poisons the weights)."""
+    if tail and not bool(torch.isfinite(torch.stack(list(tail))).all()):
+        raise CandidateError(f"NaN loss by step {step}")

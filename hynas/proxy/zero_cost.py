@@ -35,17 +35,18 @@ _WEIGHTED = (nn.Conv2d, nn.Linear)
 _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.Hardswish, nn.LeakyReLU)
 
 
-def batch(data: Dataset, batch_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A seeded batch from the train split (the same batch for every arch of a search)."""
+def batch(data: Dataset, batch_size: int, seed: int, size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded batch from the train split (the same batch for every arch of a search), at ``size`` if given."""
     idx = torch.randperm(len(data.train_y), generator=torch.Generator().manual_seed(seed))[:batch_size]
-    return data.train_x[idx], data.train_y[idx]
+    return data.take(idx, size)
 
 
 def score(name: str, model: nn.Module, data: Dataset, *, batch_size: int = 64, seed: int = 0,
-          threads: int = 1) -> float:
-    """Score ``model`` (left unchanged: proxies work on a copy) with the registered proxy ``name``."""
+          threads: int = 1, size: int | None = None) -> float:
+    """Score ``model`` (left unchanged: proxies work on a copy) with the registered proxy ``name``,
+    on a batch at ``size`` (resize + centre crop; default: the data's native size)."""
     fn = ZERO_COST.get(name)
-    x, y = batch(data, batch_size, seed)
+    x, y = batch(data, batch_size, seed, size)
     with deterministic(seed, threads):
         return float(fn(copy.deepcopy(model), x, y))
 
@@ -187,11 +188,6 @@ def macs(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     from hynas.cost import count_macs
 
     return float(count_macs(model, x[:1]))
-
-
-def score_many(names: list[str], model: nn.Module, data: Dataset, *, batch_size: int = 64, seed: int = 0) -> dict[str, float]:
-    """Several proxies on one model (the inputs of a combined ranking)."""
-    return {n: score(n, model, data, batch_size=batch_size, seed=seed) for n in names}
 
 
 def rank_average(rows: list[dict[str, float]], names: list[str]) -> list[float]:

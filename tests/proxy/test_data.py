@@ -86,7 +86,8 @@ def test_image_folder_with_train_val_split(tmp_path: Path) -> None:
             for i in range(n):
                 Image.fromarray(RNG.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / split / cls / f"{i}.png")
     d = load_dataset(str(tmp_path))
-    assert (len(d.train_y), len(d.val_y), d.classes, d.channels, d.resolution) == (8, 4, 2, 3, 32)
+    assert (len(d.train_y), len(d.val_y), d.classes, d.channels, d.resolution) == (8, 4, 2, 3, 40)
+    assert tuple(d.train_x.shape) == (8, 3, 40, 48)  # native size kept: nothing resized when loading
     assert d.train_y.tolist() == [0] * 4 + [1] * 4  # sorted class names -> label ids
 
 

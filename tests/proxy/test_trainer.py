@@ -28,7 +28,7 @@ def tiny_net(channels: int = 1, classes: int = 10, seed: int = 0) -> nn.Module:
 
 def test_digits_is_the_embedded_default(digits: Dataset) -> None:
     assert digits.describe() == {"name": "digits", "train": 4000, "val": 1000, "classes": 10,
-                                 "channels": 1, "resolution": 32}
+                                 "channels": 1, "resolution": 32, "storage": "memory"}
     assert digits.train_x.dtype == torch.float32 and digits.train_y.dtype == torch.int64
     assert abs(float(digits.train_x.mean())) < 1e-3 and abs(float(digits.train_x.std()) - 1) < 1e-3
     assert set(digits.val_y.tolist()) == set(range(10))
