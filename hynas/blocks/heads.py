@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from hynas.blocks.base import register_block
-from hynas.space.catalog import choice_knob, float_knob
+from hynas.space.catalog import choice_knob, float_knob, int_knob
 
 
 @register_block("pool_linear", role="head", family="common", paper="common practice (global average pool + linear)",
@@ -30,7 +30,7 @@ class PoolLinearHead(nn.Module):
 
 @register_block("conv_head", role="head", family="common",
                 paper="MobileNetV3 / LowFormer style: 1x1 conv to a wide feature, pool, linear",
-                knobs={"hidden": choice_knob(1024, (256, 512, 1024, 1280, 1536, 2048)),
+                knobs={"hidden": int_knob(1024, 8, 8192, "1x1 conv width"),
                        "act": choice_knob("hardswish", ("relu", "gelu", "silu", "hardswish"))})
 class ConvHead(nn.Module):
     """1x1 conv + BN + activation to a wide feature, global pool, linear classifier."""

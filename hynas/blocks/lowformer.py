@@ -155,8 +155,8 @@ class LowFormerBlock(nn.Module):
 
 
 @register_block("lowformer_head", role="head", family="lowformer", paper=PAPER,
-                knobs={"hidden": choice_knob(1536, (1024, 1280, 1536, 2048), "1x1 conv width"),
-                       "hidden2": choice_knob(1600, (1280, 1600, 2048), "hidden linear width")})
+                knobs={"hidden": int_knob(1536, 8, 8192, "1x1 conv width"),
+                       "hidden2": int_knob(1600, 8, 8192, "hidden linear width")})
 class LowFormerHead(nn.Module):
     """1x1 conv + BN + hardswish, global pool, linear (no bias) + LayerNorm + hardswish, linear."""
 
