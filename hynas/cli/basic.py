@@ -13,9 +13,13 @@ from hynas.errors import UserError
 
 
 def load_arch_or_spec(path: str):
-    """An Arch from a JSON file, or the single arch of a fixed space YAML (reference models)."""
+    """An Arch from a JSON file, a reference model's name, or the single arch of a fixed space YAML."""
+    from hynas.models import named_reference
     from hynas.space import Arch, fixed_arch, load_space
 
+    ref = named_reference(path)
+    if ref is not None:
+        return ref
     p = Path(path)
     if p.suffix == ".json":
         if not p.is_file():
@@ -54,7 +58,8 @@ def space_cmd(file: str = typer.Argument(..., help="space YAML (or a shipped spa
 
 
 @app.command("info")
-def info_cmd(arch: str = typer.Argument(..., help="arch JSON file, or a fixed-architecture space YAML"),
+def info_cmd(arch: str = typer.Argument(..., help="reference model name (`hynas list models`), arch JSON file, "
+                                                  "or a fixed-architecture space YAML"),
              resolution: int = typer.Option(0, help="input resolution (default: the arch's)"),
              as_json: bool = typer.Option(False, "--json")) -> None:
     """Params, MACs and peak activation memory of an architecture."""
@@ -72,13 +77,17 @@ def info_cmd(arch: str = typer.Argument(..., help="arch JSON file, or a fixed-ar
 
 
 @app.command("list")
-def list_cmd(what: str = typer.Argument("blocks", help="blocks | targets | proxies | datasets | samplers | backends")) -> None:
-    """List what is registered."""
+def list_cmd(what: str = typer.Argument("blocks", help="blocks | models | targets | proxies | datasets | samplers | "
+                                                      "backends")) -> None:
+    """List what is registered, or the shipped reference models with their params and MACs."""
     from hynas.registry import Registry
 
     regs = _registries()
+    if what == "models":
+        _list_models()
+        return
     if what not in regs:
-        raise UserError(f"unknown list '{what}'. Known: {', '.join(sorted(regs))}.")
+        raise UserError(f"unknown list '{what}'. Known: {', '.join(sorted([*regs, 'models']))}.")
     reg: Registry = regs[what]()
     if what == "blocks":
         for name, cls in reg.items():
@@ -91,6 +100,16 @@ def list_cmd(what: str = typer.Argument("blocks", help="blocks | targets | proxi
     for name, item in reg.items():
         doc = (getattr(item, "__doc__", None) or "").strip().splitlines()
         typer.echo(f"{name:18s} {doc[0] if doc else ''}")
+
+
+def _list_models() -> None:
+    """Each reference model, counted now from its built network (params, traced MACs)."""
+    from hynas.models import list_models, model_costs
+
+    typer.echo(f"{'model':18s} {'input':>7s} {'params (M)':>10s} {'MACs (G)':>9s}")
+    for name in list_models():  # one at a time, so the first lines show while the rest are counted
+        c = model_costs([name])[0]
+        typer.echo(f"{c.name:18s} {c.resolution:>7d} {c.params / 1e6:>10.2f} {c.macs / 1e9:>9.2f}")
 
 
 def _registries() -> dict:
