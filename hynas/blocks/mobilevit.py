@@ -4,8 +4,9 @@ Self-attention for Mobile Vision Transformers"; github.com/apple/ml-cvnets, timm
 
 Facts from the official code (as ported to timm, which the reference counts follow):
 
-- every conv is bias-free and followed by BN, every activation SiLU; the stem is one
-  conv3x3/2 (``conv_stem``);
+- every conv is bias-free and followed by BN, every activation SiLU; the network opens with a
+  conv3x3/2 and one stride-1 inverted residual at 112x112 (here the ``mobilevit_stem``, so
+  the four strided stages line up with other 224-px hybrids);
 - the inverted residual expands the *input* width (hidden = make_divisible(in x ratio, 8)),
   1x1 + BN + SiLU, depthwise 3x3 (strides) + BN + SiLU, 1x1 + BN, no activation after, and
   an identity shortcut only when the shapes match (no projection shortcut);
@@ -103,6 +104,33 @@ class InvertedResidual(nn.Module):
              **_: object) -> int:
         mid = _make_divisible(in_ch * expansion, 8)
         return in_ch * mid * h * w + (kernel * kernel * mid + mid * out_ch) * down(h, stride) * down(w, stride)
+
+
+@register_block("mobilevit_stem", role="stem", family="mobilevit", paper=PAPER,
+                knobs={"conv_width": int_knob(16, 8, 256, "width of the strided conv3x3"),
+                       "expansion": int_knob(4, 1, 8, "expansion of the inverted residual after it"),
+                       "act": SILU_KNOB})
+class MobileViTStem(nn.Module):
+    """conv3x3/2 + BN + act to ``conv_width``, then an inverted residual (stride 1) to the stem width."""
+
+    def __init__(self, in_ch: int, out_ch: int, conv_width: int = 16, expansion: int = 4, act: str = "silu") -> None:
+        super().__init__()
+        self.conv = conv_bn_act(in_ch, conv_width, 3, 2, act=act)
+        self.block = InvertedResidual(conv_width, out_ch, 1, expansion, 3, act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(self.conv(x))
+
+    @staticmethod
+    def reduction(**_: object) -> int:
+        return 2
+
+    @staticmethod
+    def macs(in_ch: int, out_ch: int, stride: int, h: int, w: int, *, conv_width: int = 16, expansion: int = 4,
+             **_: object) -> int:
+        h2, w2 = down(h, 2), down(w, 2)
+        return 9 * in_ch * conv_width * h2 * w2 + InvertedResidual.macs(conv_width, out_ch, 1, h2, w2,
+                                                                        expansion=expansion)
 
 
 class ViTLayer(nn.Module):
