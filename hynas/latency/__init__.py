@@ -13,16 +13,17 @@ from hynas.latency.target import TARGETS, Target, resolve_target
 from hynas.latency.timing import TimingPolicy
 
 
-def predict_latency(arch, target: str = "ort-cpu", *, resolution: int | None = None):
+def predict_latency(arch, target: str = "ort-cpu", *, resolution: int | None = None, run_dir=None):
     """Latency predicted from the target's measured predictor file (method="predicted").
 
-    ``warnings`` says when the file was measured on another machine and how to profile this one.
+    With ``run_dir``, the run's calibrated predictor (``RUN/predictor-<target>.json``) where it has one.
+    ``warnings`` says when the file was measured on another machine and how to calibrate or profile this one.
 
     Raises UserError saying how to profile when no predictor exists for the target.
     """
     from hynas.latency.predict import predict_with_file
 
-    return predict_with_file(arch, target, resolution=resolution)
+    return predict_with_file(arch, target, resolution=resolution, run_dir=run_dir)
 
 
 __all__ = [

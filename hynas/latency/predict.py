@@ -6,43 +6,71 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from hynas.latency.predictor import load_predictor
+from hynas.latency.predictor import Predictor, _load_cached, load_predictor
 from hynas.latency.result import LatencyResult, fingerprint_mismatch, machine_fingerprint
-from hynas.latency.target import TARGETS, Target
+from hynas.latency.target import Target, lookup_target
 from hynas.space.arch import Arch
 
 
 def _target_spec(name: str) -> Target:
-    """The target by name (``@bN`` allowed), not checked to run here: predicting needs no hardware."""
-    base, _, suffix = name.partition("@b")
-    t = TARGETS.get(base)
-    return t.with_batch(int(suffix)) if suffix.isdigit() else t
+    """The target by name (``@tN``/``@bN`` allowed), not checked to run here: predicting needs no hardware."""
+    return lookup_target(name)
 
 
 @lru_cache(maxsize=32)
 def _mismatch_warning(target_name: str, path: str, mtime_ns: int) -> tuple[str, ...]:
-    pred, p = load_predictor(target_name)
-    here = machine_fingerprint(_target_spec(target_name).runtime_versions())
-    diffs = fingerprint_mismatch(pred.fingerprint, here)
+    pred, p = load_predictor_file(path), path
+    diffs = foreign_differences(target_name, pred)
     if not diffs:
         return ()
     text = (
         f"latency predictor {p} was measured on another machine ({'; '.join(diffs)}): predicted latencies "
-        f"may not hold here. Measure this machine with `hynas profile --target {target_name} --space FILE` "
-        f"(writes predictors/{target_name}.json), or time candidates instead (`hynas search --measure`)."
+        f"may not hold here. Calibrate it to this machine with `hynas calibrate --target {target_name}` "
+        f"(about a minute; a search does it unless --no-calibrate), profile this machine with "
+        f"`hynas profile --target {target_name} --space FILE`, or time candidates instead (`hynas search --measure`)."
     )
     return (text,)
 
 
-def predictor_warnings(target: str) -> tuple[str, ...]:
-    """Warnings about using the target's predictor on this machine (empty when it matches)."""
-    _, p = load_predictor(target)
-    return _mismatch_warning(target, str(p), Path(p).stat().st_mtime_ns)
+def foreign_differences(target_name: str, pred: Predictor) -> list[str]:
+    """How this machine differs from the one the predictor was measured on (empty when it matches, and for a
+    kit-made target, whose predictor is by definition of another device)."""
+    from hynas.latency.targets.kit import KitTarget
+
+    t = _target_spec(target_name)
+    if isinstance(t, KitTarget):
+        return []
+    return fingerprint_mismatch(pred.fingerprint, machine_fingerprint(t.runtime_versions()))
 
 
-def predict_with_file(arch: Arch, target: str = "ort-cpu", *, resolution: int | None = None) -> LatencyResult:
-    """Predicted latency (method="predicted"; p10 = p90 = median, repeats = 0)."""
-    pred, _ = load_predictor(target)
+def predictor_warnings(target: str, path: str | Path | None = None) -> tuple[str, ...]:
+    """Warnings about using the target's predictor (or the file ``path``) on this machine (empty when it matches)."""
+    p = Path(path) if path else load_predictor(target)[1]
+    return _mismatch_warning(target, str(p), p.stat().st_mtime_ns)
+
+
+def load_predictor_file(path: str | Path) -> Predictor:
+    p = Path(path)
+    return _load_cached(str(p), p.stat().st_mtime_ns)
+
+
+def predictor_for(target: str, run_dir: str | Path | None = None) -> tuple[Predictor, Path]:
+    """The run's calibrated predictor for the target when the run has one, else the target's file."""
+    if run_dir is not None:
+        p = run_predictor_path(run_dir, target)
+        if p.is_file():
+            return load_predictor_file(p), p
+    return load_predictor(target)
+
+
+def predict_with_file(
+    arch: Arch, target: str = "ort-cpu", *, resolution: int | None = None, run_dir: str | Path | None = None
+) -> LatencyResult:
+    """Predicted latency (method="predicted"; p10 = p90 = median, repeats = 0).
+
+    With ``run_dir``, the run's calibrated predictor (``RUN/predictor-<target>.json``) is used where it exists.
+    """
+    pred, path = predictor_for(target, run_dir)
     t = _target_spec(target)
     res = resolution or arch.input["resolution"]
     ms = pred.predict_ms(arch, res)
@@ -61,31 +89,10 @@ def predict_with_file(arch: Arch, target: str = "ort-cpu", *, resolution: int | 
         resolution=res,
         nominal_ms=ms,
         clock=str(pred.target.get("clock", t.clock)),
-        warnings=predictor_warnings(target),
+        warnings=predictor_warnings(target, path),
     )
 
 
-def latency_source(target: str, *, measure: bool = False, predict: bool = False) -> tuple[bool, list[str]]:
-    """How a search gets each candidate's latency: ``(time it?, lines that say so and why)``.
+from hynas.latency.source import LatencySource, latency_source, run_predictor_path
 
-    Default (neither flag): the target's predictor where a file for it exists, else timing;
-    ``measure`` times every candidate; ``predict`` insists on the predictor (UserError, saying how
-    to profile, when there is none).
-    """
-    from hynas.errors import UserError
-    from hynas.latency.predictor import find_predictor
-
-    if measure and predict:
-        raise UserError("--measure and --predict exclude each other; give one of them, or neither "
-                        "(the target's predictor where one exists, else timing).")
-    if measure:
-        return True, [f"latency: timed on {target} for every candidate (--measure)"]
-    try:
-        path = find_predictor(target)
-    except UserError:
-        if predict:
-            raise
-        return True, [f"latency: timed on {target} for every candidate (no predictor for it; "
-                      f"`hynas profile --target {target} --space FILE` makes one)"]
-    return False, [f"latency: predicted by {path} (--measure times every candidate instead)",
-                   *predictor_warnings(target)]
+__all__ = ["LatencySource", "latency_source", "predict_with_file", "predictor_warnings", "run_predictor_path"]

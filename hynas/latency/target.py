@@ -5,8 +5,11 @@ runs one inference; the timing loop times that callable. Targets join ``TARGETS`
 decorator (``@TARGETS.decorator("name")`` on an instance) and are listed by
 ``hynas list targets``.
 
-Batch is part of a target's name where it is not the default: ``ort-cpu@b32`` is
-``ort-cpu`` at batch 32 (a throughput setting); it has its own predictor file.
+Batch and thread count are part of a target's name where they are not the default:
+``ort-cpu@b32`` is ``ort-cpu`` at batch 32 (a throughput setting), ``ort-cpu@t4`` on four
+intra-op threads, ``ort-cpu@t4@b32`` both; each has its own predictor file. A target not
+registered here can be defined by a predictor file made from a profile kit
+(``hynas.latency.targets.kit``): it predicts only.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from torch import nn
 from hynas.errors import UserError
 from hynas.registry import Registry
 
-_BATCH_SUFFIX = re.compile(r"^(?P<base>[A-Za-z0-9_\-]+)@b(?P<batch>\d+)$")
+_SUFFIX = re.compile(r"^(?P<kind>[tb])(?P<n>\d+)$")
+SUFFIX_KINDS = {"t": "threads", "b": "batch"}
 THROUGHPUT_BATCH = 32
+MAX_THREADS = 256
 
 
 @dataclass(frozen=True)
@@ -58,9 +63,24 @@ class Target:
         """Compile/load ``model`` for input ``shape`` and return a callable running one inference."""
         raise NotImplementedError
 
+    @property
+    def base_name(self) -> str:
+        return self.name.split("@")[0]
+
+    @property
+    def default_threads(self) -> int:
+        """The thread count of the registered target (``@tN`` changes it)."""
+        base = self.base_name
+        return TARGETS.get(base).threads if base in TARGETS else self.threads
+
+    def variant(self, threads: int | None = None, batch: int | None = None) -> Target:
+        """This target on ``threads`` intra-op threads and at ``batch``; the name says what differs."""
+        t, b = threads or self.threads, batch or self.batch
+        name = self.base_name + (f"@t{t}" if t != self.default_threads else "") + (f"@b{b}" if b != 1 else "")
+        return replace(self, threads=t, batch=b, name=name)
+
     def with_batch(self, batch: int) -> Target:
-        name = self.name.split("@")[0]
-        return replace(self, batch=batch, name=name if batch == 1 else f"{name}@b{batch}")
+        return self.variant(batch=batch)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -77,16 +97,46 @@ class Target:
 TARGETS: Registry[Target] = Registry("latency target", loader="hynas.latency.targets")
 
 
+def parse_target_name(name: str) -> tuple[str, dict[str, int]]:
+    """``base@tN@bM`` -> ``("base", {"threads": N, "batch": M})``; an unknown or repeated suffix is a UserError."""
+    base, *suffixes = name.split("@")
+    out: dict[str, int] = {}
+    for s in suffixes:
+        m = _SUFFIX.match(s)
+        if not m or SUFFIX_KINDS[m.group("kind")] in out:
+            raise UserError(
+                f"target '{name}': suffix '@{s}' is not allowed. Allowed: @tN (N intra-op threads, "
+                f"1..{MAX_THREADS}) and @bN (batch N), each at most once, e.g. ort-cpu@t4@b32."
+            )
+        n = int(m.group("n"))
+        if not 1 <= n <= (MAX_THREADS if m.group("kind") == "t" else 1 << 16):
+            raise UserError(f"target '{name}': '@{s}' is out of range (threads 1..{MAX_THREADS}, batch >= 1).")
+        out[SUFFIX_KINDS[m.group("kind")]] = n
+    return base, out
+
+
+def lookup_target(name: str, batch: int | None = None) -> Target:
+    """The target called ``name`` (suffixes applied, ``batch`` overriding), not checked to run here."""
+    base, opts = parse_target_name(name)
+    if base in TARGETS:
+        target = TARGETS.get(base)
+    else:
+        from hynas.latency.targets.kit import kit_target
+
+        target = kit_target(name) or TARGETS.get(base)  # the registry's error lists the known names
+        if opts:
+            raise UserError(f"target '{name}' is defined by a profile-kit predictor; it takes no @ suffix.")
+        return target
+    if "threads" in opts and target.device != "cpu":
+        raise UserError(f"target '{name}': @tN sets CPU threads; '{base}' runs on {target.device}.")
+    if batch is not None and batch < 1:
+        raise UserError(f"batch must be at least 1, got {batch}.")
+    return target.variant(opts.get("threads"), batch or opts.get("batch"))
+
+
 def resolve_target(name: str, batch: int | None = None) -> Target:
-    """The target called ``name`` (``base@bN`` sets the batch), with ``batch`` overriding; checked to run here."""
-    m = _BATCH_SUFFIX.match(name)
-    base, suffix_batch = (m.group("base"), int(m.group("batch"))) if m else (name, None)
-    target = TARGETS.get(base)
-    b = batch or suffix_batch or target.batch
-    if b < 1:
-        raise UserError(f"batch must be at least 1, got {b}.")
-    if b != target.batch:
-        target = target.with_batch(b)
+    """The target called ``name`` (``base@tN@bM``), with ``batch`` overriding; checked to run here."""
+    target = lookup_target(name, batch)
     why = target.unavailable()
     if why:
         raise UserError(f"target '{target.name}' cannot run on this machine: {why}")
