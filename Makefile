@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/hynas export runs/demo --pick knee --out runs/demo/model.py
 
 test: $(STAMP)
+	$(BIN)/ruff check hynas tests benchmarks
 	$(BIN)/python -m pytest -q -x --timeout 600
 
 test-slow: $(STAMP)

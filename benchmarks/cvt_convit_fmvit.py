@@ -111,8 +111,8 @@ def reparam_table() -> list[str]:
     torch.manual_seed(0)
     model = build_model(fmvit_arch()).eval()
     x = torch.zeros(1, 3, 224, 224)
-    rows = [f"FMViT-style net: {fmvit_arch().summary()}; {count_macs(model, x) / 1e9:.3f} GMACs (same before and "
-            "after fusion)", "", "| form | params M | ort-cpu ms | torch-cpu ms |", "|---|---|---|---|"]
+    rows = [(f"FMViT-style net: {fmvit_arch().summary()}; {count_macs(model, x) / 1e9:.3f} GMACs (same before and "
+             "after fusion)"), "", "| form | params M | ort-cpu ms | torch-cpu ms |", "|---|---|---|---|"]
     forms = ("train-time branches (eval computes fused weights)", "after fuse_for_inference")
     runs: dict[str, dict] = {"ort-cpu": {}, "torch-cpu": {}}
     params = {}
@@ -121,8 +121,8 @@ def reparam_table() -> list[str]:
             model = build_model(fmvit_arch()).eval()  # a fresh copy: the prepared callables keep the first
             fuse_for_inference(model)
         params[form] = sum(p.numel() for p in model.parameters()) / 1e6
-        for target in runs:
-            runs[target][form] = resolve_target(target).prepare(model, (1, 3, 224, 224))
+        for target, prepared in runs.items():
+            prepared[form] = resolve_target(target).prepare(model, (1, 3, 224, 224))
     ms = {target: interleaved_ms(r, target) for target, r in runs.items()}
     rows += [f"| {f} | {params[f]:.3f} | {ms['ort-cpu'][f]} | {ms['torch-cpu'][f]} |" for f in forms]
     return rows

@@ -38,7 +38,8 @@ def main() -> None:
     ap.add_argument("--out", default="export_equivalence.json")
     args = ap.parse_args()
 
-    from hynas.export.equivalence import Check, check_archs, shipped_archs
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the harness lives with the tests
+    from tests.export.equivalence import Check, check_archs, shipped_archs
 
     sets = shipped_archs(args.per_space, seed=args.seed)
     wanted = [s for s in args.spaces.split(",") if s] or sorted(sets)

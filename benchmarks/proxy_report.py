@@ -28,7 +28,8 @@ def valid_spearman(res: dict, table: Path) -> dict[str, float]:
     """
     from scipy.stats import spearmanr
 
-    from hynas.search.tabular import NB201Table, parse_arch_str
+    from hynas.nb201 import NB201Table
+    from hynas.nb201 import parse as parse_arch_str
 
     nb201 = NB201Table(table)
     rows = res["rows"]

@@ -52,7 +52,7 @@ def maxvit_einsum_lookup_macs(model: torch.nn.Module) -> int:
     total = 0
     for m in model.modules():
         if isinstance(m, RelPosAttention):
-            w = int(round(m.rel_pos.index.shape[0] ** 0.5))
+            w = round(m.rel_pos.index.shape[0] ** 0.5)
             v = 2 * w - 1  # 'nhw,ixh->nixw' then 'nixw,jyw->nijxy'
             total += m.heads * (v * w * w * v + w * w * v * w * w)
     return total

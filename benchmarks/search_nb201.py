@@ -39,7 +39,7 @@ def _quiet() -> None:
 
 
 def _table(path: str) -> Any:
-    from hynas.search.tabular import NB201Table
+    from hynas.search.problems.tabular import NB201Table
 
     global _TABLE
     if _TABLE is None or str(_TABLE.path) != path:
@@ -57,8 +57,8 @@ def _evaluated(study: Any) -> list[Any]:
 
 def single_run(path: str, sampler: str, seed: int) -> dict[int, float]:
     """Test accuracy of the best-by-validation cell at each checkpoint, for one seed."""
+    from hynas.search.engine import run_tabular
     from hynas.search.samplers import make_sampler
-    from hynas.search.tabular import run_tabular
 
     _quiet()
     done = _evaluated(run_tabular(_table(path), make_sampler(sampler, seed, 1), max(CHECKPOINTS)))
@@ -71,8 +71,8 @@ def single_run(path: str, sampler: str, seed: int) -> dict[int, float]:
 
 def multi_run(path: str, sampler: str, seed: int) -> dict[int, float]:
     """Hypervolume fraction of the (validation accuracy, latency) front at each checkpoint."""
+    from hynas.search.engine import run_tabular
     from hynas.search.samplers import make_sampler
-    from hynas.search.tabular import run_tabular
 
     _quiet()
     table = _table(path)

@@ -50,10 +50,11 @@ class _Timed:
 def run(table_path: str, storage_kind: str, trials: int, seed: int = 0) -> dict[str, Any]:
     import optuna
 
-    from hynas.search.engine import Search, run_local
-    from hynas.search.rundir import make_storage
+    from hynas.search.backends.local import run_local
+    from hynas.search.engine import Search
+    from hynas.search.problems.tabular import NB201Table, TabularProblem
     from hynas.search.samplers import make_sampler
-    from hynas.search.tabular import NB201Table, TabularProblem
+    from hynas.search.storage.rundir import make_storage
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     table = NB201Table(table_path)

@@ -28,10 +28,10 @@ def main() -> None:
     import optuna
     import ray
 
+    from hynas.search.backends.ray_tasks import init_ray, run_ray
     from hynas.search.engine import Search
-    from hynas.search.ray_backend import init_ray, run_ray
+    from hynas.search.problems.tabular import NB201Table, TabularProblem
     from hynas.search.samplers import make_sampler
-    from hynas.search.tabular import NB201Table, TabularProblem
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     t0 = time.perf_counter()
@@ -55,7 +55,7 @@ def main() -> None:
 
         th = threading.Thread(target=killer, daemon=True)
         th.start()
-        run_ray(search, type("Cfg", (), {"workers": 2, "ray_address": None})())
+        run_ray(search, type("Cfg", (), {"workers": 2, "ray_address": None, "worker_cpus": 1.0, "worker_gpus": 0.0})())
         th.join(timeout=10)
         trials = study.get_trials(deepcopy=False)
         after = {t.number: t.values for t in trials if t.state.name == "COMPLETE"}

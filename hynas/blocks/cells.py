@@ -14,10 +14,10 @@ from torch import nn
 
 from hynas.blocks.base import register_block
 from hynas.blocks.common import ChannelProj, proj_macs
+from hynas.nb201 import EDGES as NB201_EDGES  # (to node, from node), the benchmark's order
+from hynas.nb201 import OPS as NB201_OPS
 from hynas.space.catalog import choice_knob
 
-NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-NB201_EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to node, from node), the benchmark's order
 EDGE_KNOBS = ("e10", "e20", "e21", "e30", "e31", "e32")
 
 

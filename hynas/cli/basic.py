@@ -37,7 +37,7 @@ def space_cmd(file: str = typer.Argument(..., help="space YAML (or a shipped spa
               as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
               seed: int = typer.Option(0, "--seed")) -> None:
     """Validate a space and print its size (number of distinct architectures)."""
-    from hynas.search.evaluate import limits_check
+    from hynas.search.problems.evaluate import limits_check
     from hynas.space import load_space, size_text, space_size
     from hynas.space import sample as draw
 
@@ -134,7 +134,7 @@ def _registries() -> dict:
         return SAMPLERS
 
     def backends():
-        from hynas.search.engine import BACKENDS
+        from hynas.search.backends import BACKENDS
         return BACKENDS
 
     return {"blocks": blocks, "targets": targets, "proxies": proxies, "datasets": datasets, "samplers": samplers,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import typer
 
@@ -24,7 +24,7 @@ def search_cmd(
                                 "journal:PATH (a journal file, several processes/hosts on a shared FS); "
                                 "default: SQLite in the run directory"),
     dataset: str = typer.Option("digits", help="proxy dataset (see `hynas list datasets`)"),
-    proxy: str = typer.Option("train", help="'train' (short training) or a zero-cost proxy name"),
+    proxy: str = typer.Option("train", help="'train' (short training) or a zero-cost proxy (`hynas list proxies`)"),
     train_steps: int = typer.Option(300, help="training steps per candidate for the 'train' proxy"),
     params_objective: bool = typer.Option(False, "--params-objective", help="add params as a third objective"),
     objectives: str = typer.Option("accuracy,latency_ms", help="comma-separated objectives (accuracy, latency_ms, "
@@ -32,7 +32,8 @@ def search_cmd(
     predict: bool = typer.Option(False, "--predict", help="require the target's latency predictor "
                                  "(default: the predictor where one exists, else timing)"),
     measure: bool = typer.Option(False, "--measure", help="time every candidate on the target instead of predicting"),
-    constraint: list[str] = typer.Option([], "--constraint", help="e.g. 'latency_ms<=5' (repeatable); names: "
+    constraint: list[str] = typer.Option([], "--constraint",
+                                         help="e.g. 'latency_ms<=5' (repeatable); names: "
                                          "accuracy, latency_ms, params_m, macs_g; ops <=, >=, <, >"),
     backend: str = typer.Option("local", help="local | ray (`hynas list backends`)"),
     workers: int = typer.Option(1, help="candidates evaluated in parallel (ray backend)"),
@@ -89,12 +90,10 @@ def search_cmd(
 
 
 def _check_names(cfg: Any) -> None:
-    """Fail fast (exit 2) on an unknown sampler, target, dataset or proxy, before anything is written."""
-    from hynas.search.engine import BACKENDS
-    from hynas.search.samplers import SAMPLERS
+    """Fail fast (exit 2) on an unknown target, dataset or space, before anything is written.
 
-    SAMPLERS.get(cfg.sampler)
-    BACKENDS.get(cfg.backend)
+    Sampler, backend and proxy names are checked by ``SearchConfig`` itself (library calls too).
+    """
     if cfg.table is not None:
         return
     from hynas.latency import resolve_target
@@ -105,10 +104,6 @@ def _check_names(cfg: Any) -> None:
     if cfg.dataset not in DATASETS and not Path(cfg.dataset).exists():
         raise UserError(f"unknown dataset '{cfg.dataset}'. Known: {', '.join(DATASETS.names())}, or a path.")
     load_dataset(cfg.dataset)  # a dataset that cannot load stops the search here, not in every candidate
-    if cfg.proxy != "train":
-        from hynas.proxy.zero_cost import ZERO_COST
-
-        ZERO_COST.get(cfg.proxy)
     load_space(cfg.space)
 
 
@@ -118,43 +113,29 @@ class _Progress:
     def __init__(self, budget: int) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+        from hynas.results.pareto import RunningFront
+
         self.progress = Progress(TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                  TextColumn("{task.description}"), transient=False)
         self.budget = budget
-        self.front: list[list[float]] = []  # non-dominated objective values so far
-        self.extremes: list[list[float]] = []  # [per-objective minimum, per-objective maximum]
+        self.front = RunningFront()
 
-    def __enter__(self) -> _Progress:
+    def __enter__(self) -> Self:
         self.progress.start()
         self.task = self.progress.add_task("", total=self.budget)
         return self
 
     def update(self, event: dict[str, Any]) -> None:
-        """Kept incrementally (the non-dominated points and the worst value per objective): O(front) per
-        trial instead of re-reading every trial and recomputing the hypervolume over all of them."""
-        from hynas.results.pareto import hypervolume, reference_point
-
         values, dirs = event.get("values"), event.get("directions", [])
         if values is not None:
-            self._add(list(values), dirs)
+            self.front.add(values, dirs)
         desc = ""
-        if self.front:
-            best = max(p[0] for p in self.front)
-            hv = hypervolume(self.front, dirs, reference_point(self.extremes, dirs))
-            desc = f"best acc {best:.3f}" + (f" · fastest {min(p[1] for p in self.front):.3f} ms"
-                                              if len(dirs) > 1 else "") + f" · HV {hv:.4g}"
+        if self.front.points:
+            pts = self.front.points
+            desc = f"best acc {max(p[0] for p in pts):.3f}" + (
+                f" · fastest {min(p[1] for p in pts):.3f} ms" if len(dirs) > 1 else "") + \
+                f" · HV {self.front.hypervolume():.4g}"
         self.progress.update(self.task, completed=min(event["done"], self.budget), description=desc)
-
-    def _add(self, p: list[float], dirs: list[str]) -> None:
-        from hynas.results.pareto import pareto_mask
-
-        lo = [min(a, b) for a, b in zip(self.extremes[0], p)] if self.extremes else p
-        hi = [max(a, b) for a, b in zip(self.extremes[1], p)] if self.extremes else p
-        self.extremes = [lo, hi]  # reference_point only reads each objective's min and max
-        if p in self.front:  # a tie adds nothing to the front
-            return
-        pts = [*self.front, p]
-        self.front = [f for f, keep in zip(pts, pareto_mask(pts, dirs)) if keep]
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()

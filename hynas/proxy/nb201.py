@@ -8,60 +8,26 @@ InferCell / ResNetBasicblock in the official code): stem conv3x3-16 + BN; 3 stag
 cells (hynas.blocks.cells) with C = 16, 32, 64; a residual reduction block between stages; BN-ReLU, global
 average pooling and a linear classifier. Parameter counts match the table's ``params_M``.
 
-Arch strings use the benchmark's format: ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` where
-``op~j`` is the edge from node j into node i (i = 1, 2, 3).
+The cell format (ops, edges, arch strings) and the table reader are ``hynas.nb201``'s.
 """
 
 from __future__ import annotations
 
-import csv
-import itertools
-import random
-from collections.abc import Iterator
-from pathlib import Path
-
 import torch
 from torch import nn
 
-from hynas.blocks.cells import NB201_EDGES, NB201_OPS, CellDAG, ReLUConvBN
-
-OPS = NB201_OPS  # none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3
-EDGES = NB201_EDGES  # (to, from): (1,0) (2,0) (2,1) (3,0) (3,1) (3,2)
-Genotype = tuple[str, ...]  # one op per edge, in EDGES order
-
-
-def parse(arch_str: str) -> Genotype:
-    """``|a~0|+|b~0|c~1|+|d~0|e~1|f~2|`` -> ('a', 'b', 'c', 'd', 'e', 'f'), validated."""
-    nodes = arch_str.strip().split("+")
-    if len(nodes) != 3:
-        raise ValueError(f"NAS-Bench-201 arch string needs 3 nodes joined by '+', got {arch_str!r}")
-    ops: list[str] = []
-    for i, node in enumerate(nodes, start=1):
-        edges = [e for e in node.strip("|").split("|") if e]
-        if len(edges) != i:
-            raise ValueError(f"node {i} of {arch_str!r} needs {i} edges, got {len(edges)}")
-        for j, edge in enumerate(edges):
-            op, _, src = edge.partition("~")
-            if op not in OPS or src != str(j):
-                raise ValueError(f"bad edge {edge!r} in {arch_str!r}: expected op~{j} with op in {OPS}")
-            ops.append(op)
-    return tuple(ops)
-
-
-def to_string(genotype: Genotype) -> str:
-    """Inverse of ``parse``."""
-    it = iter(zip(EDGES, genotype))
-    nodes = ["|" + "|".join(f"{op}~{j}" for (_, j), op in itertools.islice(it, i)) + "|" for i in (1, 2, 3)]
-    return "+".join(nodes)
-
-
-def all_genotypes() -> Iterator[Genotype]:
-    """All 5^6 = 15,625 cells, in lexicographic order of OPS."""
-    return itertools.product(OPS, repeat=len(EDGES))
-
-
-def sample(rng: random.Random) -> Genotype:
-    return tuple(rng.choice(OPS) for _ in EDGES)
+from hynas.blocks.cells import CellDAG, ReLUConvBN
+from hynas.nb201 import (  # noqa: F401 - the cell format's one definition, re-exported for proxy users
+    EDGES,
+    OPS,
+    Genotype,
+    all_genotypes,
+    is_connected,
+    load_table,
+    parse,
+    sample,
+    to_string,
+)
 
 
 def cell_graph(genotype: Genotype):
@@ -74,19 +40,6 @@ def cell_graph(genotype: Genotype):
         if op != "none":
             g.add_edge(j, i, op=op)
     return g
-
-
-def is_connected(genotype: Genotype) -> bool:
-    """Whether the output node is reachable from the input (else the cell outputs zeros)."""
-    import networkx as nx
-
-    return nx.has_path(cell_graph(genotype), 0, 3)
-
-
-def load_table(path: str | Path) -> dict[str, dict[str, float]]:
-    """The NAS-Bench-201 CSV (arch_str -> row of floats), e.g. ../shared/data/nb201_cifar10.csv."""
-    with open(path, newline="") as f:
-        return {row["arch_str"]: {k: float(v) for k, v in row.items() if k != "arch_str"} for row in csv.DictReader(f)}
 
 
 class ResidualReduction(nn.Module):

@@ -109,7 +109,7 @@ def sample_space(spec: str, n: int, *, seed: int = 0, proxy: str = "naswot", tar
     from hynas.cost import analytic_macs, params_fast
     from hynas.errors import ArchError
     from hynas.proxy.zero_cost import score
-    from hynas.search.evaluate import limits_check
+    from hynas.search.problems.evaluate import limits_check
     from hynas.space import OptunaChooser, decode, rule_violations
 
     space, label = load_variant(spec)
@@ -157,11 +157,14 @@ def sample_space(spec: str, n: int, *, seed: int = 0, proxy: str = "naswot", tar
 def run_samples(run_dir: str) -> Sampled:
     """A run's completed trials as a sample of its space (trained proxy accuracy, the run's latency)."""
     from hynas.results.trials import load_run
-    from hynas.search.rundir import open_study
+    from hynas.search.storage.rundir import open_study
 
     run = load_run(run_dir)
     cfg = run.meta["config"]
-    acc_name = f"{cfg['proxy']} ({cfg['train_steps']} steps)" if cfg["proxy"] == "train" else cfg["proxy"]
+    from hynas.search.problems.scorers import SCORERS
+
+    detail = SCORERS.get(cfg["proxy"]).detail(cfg)
+    acc_name = f"{cfg['proxy']} ({detail})" if detail else cfg["proxy"]
     out = Sampled(f"run {run_dir}", acc_name, study=open_study(run.meta))
     for t in run.complete():
         out.archs.append(t.arch)

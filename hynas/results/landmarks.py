@@ -173,7 +173,7 @@ def load_cache(run_dir: Path) -> dict[str, Any]:
 def score_landmarks(run: Run, names: list[str] | None = None,
                     progress: Callable[[str], None] | None = None) -> list[Landmark]:
     """Adapt and score every reference model for ``run`` (cached in the run directory)."""
-    from hynas.search.evaluate import Evaluator
+    from hynas.search.problems.evaluate import Evaluator
     from hynas.space import fixed_arch, load_space
 
     emit = progress or (lambda msg: None)

@@ -16,16 +16,61 @@ def _as_min(points: np.ndarray, directions: Sequence[str]) -> np.ndarray:
     return np.asarray(points, dtype=float) * sign
 
 
+def dominates(a: np.ndarray | Sequence[float], b: np.ndarray | Sequence[float]) -> np.ndarray | bool:
+    """Pareto dominance of minimised objective vectors: ``a`` is nowhere worse and somewhere better than ``b``.
+
+    The one dominance test of hynas. Broadcasts over leading axes (rows of ``a`` against
+    ``b``: a boolean per row); plain sequences give a bool.
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    out = np.all(a <= b, axis=-1) & np.any(a < b, axis=-1)
+    return bool(out) if out.ndim == 0 else out
+
+
 def pareto_mask(points: Sequence[Sequence[float]], directions: Sequence[str]) -> np.ndarray:
     """True for points no other point dominates (ties: identical points are all kept)."""
     p = _as_min(np.asarray(points, dtype=float).reshape(len(points), -1), directions)
-    n = len(p)
-    mask = np.ones(n, dtype=bool)
-    for i in range(n):
-        dominated = np.all(p <= p[i], axis=1) & np.any(p < p[i], axis=1)
-        if dominated.any():
-            mask[i] = False
-    return mask
+    return np.array([not dominates(p, p[i]).any() for i in range(len(p))], dtype=bool)
+
+
+def nondominated_fronts(points: Sequence[Sequence[float]]) -> list[list[int]]:
+    """Non-dominated sorting of minimised points (Deb et al. 2002): index lists, first front first.
+
+    O(n^2 m): the populations and rungs ranked with it are tens to hundreds of points.
+    """
+    n = len(points)
+    if n == 0:
+        return []
+    p = np.asarray(points, dtype=float).reshape(n, -1)
+    beats = [np.flatnonzero(dominates(p[i], p)) for i in range(n)]  # beats[i]: the points i dominates
+    count = [int(dominates(p, p[i]).sum()) for i in range(n)]  # how many points dominate i
+    fronts = [[i for i in range(n) if count[i] == 0]]
+    while fronts[-1]:
+        nxt = []
+        for i in fronts[-1]:
+            for j in beats[i]:
+                count[j] -= 1
+                if count[j] == 0:
+                    nxt.append(int(j))
+        fronts.append(nxt)
+    return fronts[:-1]
+
+
+def crowding_distance(points: Sequence[Sequence[float]]) -> list[float]:
+    """NSGA-II crowding distance within one front; boundary points get infinity so the extremes survive."""
+    n = len(points)
+    if n <= 2:
+        return [float("inf")] * n
+    dist = [0.0] * n
+    for m in range(len(points[0])):
+        order = sorted(range(n), key=lambda i: points[i][m])
+        lo, hi = points[order[0]][m], points[order[-1]][m]
+        dist[order[0]] = dist[order[-1]] = float("inf")
+        if hi == lo:
+            continue
+        for k in range(1, n - 1):
+            dist[order[k]] += (points[order[k + 1]][m] - points[order[k - 1]][m]) / (hi - lo)
+    return dist
 
 
 def hypervolume(points: Sequence[Sequence[float]], directions: Sequence[str],
@@ -86,3 +131,34 @@ def knee_index(points: Sequence[Sequence[float]], directions: Sequence[str]) -> 
     span = np.where(hi > lo, hi - lo, 1.0)
     norm = (p - lo) / span
     return int(np.argmin(np.linalg.norm(norm, axis=1)))
+
+
+class RunningFront:
+    """The non-dominated points of a growing stream and each objective's extremes: O(front) per point.
+
+    What a live display needs after every trial (best value, hypervolume) without re-reading
+    every trial and recomputing the front over all of them.
+    """
+
+    def __init__(self, directions: Sequence[str] = ()) -> None:
+        self.directions = list(directions)
+        self.points: list[list[float]] = []  # non-dominated objective values so far
+        self.extremes: list[list[float]] = []  # [per-objective minimum, per-objective maximum]
+
+    def add(self, point: Sequence[float], directions: Sequence[str] | None = None) -> None:
+        if directions is not None:
+            self.directions = list(directions)
+        p = [float(v) for v in point]
+        lo = [min(a, b) for a, b in zip(self.extremes[0], p)] if self.extremes else p
+        hi = [max(a, b) for a, b in zip(self.extremes[1], p)] if self.extremes else p
+        self.extremes = [lo, hi]  # reference_point only reads each objective's min and max
+        if p in self.points:  # a tie adds nothing to the front
+            return
+        pts = [*self.points, p]
+        self.points = [f for f, keep in zip(pts, pareto_mask(pts, self.directions)) if keep]
+
+    def hypervolume(self) -> float:
+        """Against the reference point just worse than every value seen (not only the front's)."""
+        if not self.points:
+            return 0.0
+        return hypervolume(self.points, self.directions, reference_point(self.extremes, self.directions))

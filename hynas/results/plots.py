@@ -106,8 +106,11 @@ def plot_data(run: Run, landmarks: list[Landmark] | None = None) -> PlotData:
     methods = sorted({t.attrs.get("latency_method", "measured") for t in done}) or ["measured"]
     cfg = run.meta["config"]
     title = f"{cfg['space']} on {cfg['target']}: {_counts(run)}, proxy {cfg['proxy']}"
-    if cfg["proxy"] == "train":
-        title += f" ({cfg['train_steps']} steps on {cfg['dataset']})"
+    from hynas.search.problems.scorers import SCORERS
+
+    detail = SCORERS.get(cfg["proxy"]).detail(cfg)
+    if detail:
+        title += f" ({detail} on {cfg['dataset']})"
     if cfg.get("constraints"):
         title += "; constraints " + ", ".join(cfg["constraints"])
     notes = [f"{lm.label}: not drawn ({lm.skipped})" for lm in landmarks or [] if lm.skipped]

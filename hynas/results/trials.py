@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hynas.search.rundir import open_study, read_meta
+from hynas.search.storage.rundir import open_study, read_meta
 from hynas.space.arch import Arch
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -44,6 +45,9 @@ def parse_constraint(text: str) -> Constraint:
     if name not in CONSTRAINT_METRICS:
         raise UserError(f"--constraint '{text}': unknown metric '{name}'. Allowed names: "
                         f"{', '.join(CONSTRAINT_METRICS)}.")
+    if not math.isfinite(float(num)):
+        raise UserError(f"--constraint '{text}': the bound {num} is not a finite number (a bound that does not "
+                        "limit anything is no constraint).")
     return Constraint(name, op, float(num))
 
 
@@ -59,13 +63,13 @@ class SearchConfig:
     storage: str | None = None  # any Optuna storage URL or journal:PATH; default sqlite in the run dir
     objectives: tuple[str, ...] = ("accuracy", "latency_ms")
     dataset: str = "digits"
-    proxy: str = "train"  # "train" (short training) or a registered zero-cost proxy name
+    proxy: str = "train"  # a name in problems.scorers.SCORERS: "train" (short training) or a zero-cost proxy
     train_steps: int = 300
     measure: bool = True  # time each candidate on the target (else use the target's predictor)
     trial_timeout_s: float | None = None  # per-candidate wall-clock cap (hang -> failed)
     trial_memory_mb: int | None = None  # per-candidate memory cap (OOM -> failed)
     constraints: tuple[str, ...] = field(default_factory=tuple)
-    backend: str = "local"  # registered in engine.BACKENDS: local | ray
+    backend: str = "local"  # registered in backends.BACKENDS: local | ray
     workers: int = 1  # parallel evaluations (ray backend)
     ray_address: str | None = None  # None: a local Ray instance; "auto" or HOST:PORT: a running cluster
     worker_cpus: float = 1.0  # Ray resources each candidate reserves
@@ -96,6 +100,19 @@ class SearchConfig:
         if self.screen < 1:
             raise UserError(f"--screen must be at least 1, got {self.screen}.")
         self.parsed_constraints()
+        self._check_names()
+
+    def _check_names(self) -> None:
+        """Unknown sampler, backend or proxy names fail here, before a run directory is written (exit 2)."""
+        from hynas.search.backends import BACKENDS
+        from hynas.search.samplers import SAMPLERS
+
+        SAMPLERS.get(self.sampler)
+        BACKENDS.get(self.backend)
+        if self.table is None:  # a table search reads accuracies from the table: no proxy runs
+            from hynas.search.problems.scorers import SCORERS
+
+            SCORERS.get(self.proxy)
 
     def parsed_constraints(self) -> tuple[Constraint, ...]:
         return tuple(parse_constraint(c) for c in self.constraints)

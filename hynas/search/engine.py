@@ -6,67 +6,27 @@ recorded as PRUNED with the reason and cost nothing. A trial left RUNNING by a k
 process is marked failed with reason "interrupted" when the run resumes; it does not
 count, so its arch is evaluated again.
 
-The loop knows a candidate only through a ``Problem`` (hynas spaces: ``problem.SpaceProblem``;
-NAS-Bench-201: ``tabular.TabularProblem``) and runs it on a registered backend ("local"
-here, "ray" in ``ray_backend``): every backend asks and tells through :class:`Search`, so
-the study - and what plots and export read - is the same whichever ran it.
+The loop knows a candidate only through a :class:`~hynas.search.types.Problem` (hynas spaces:
+``problems.space.SpaceProblem``; NAS-Bench-201: ``problems.tabular.TabularProblem``) and runs
+it on a registered backend (``hynas.search.backends``: "local", "ray"): every backend asks and
+tells through :class:`Search`, so the study - and what plots and export read - is the same
+whichever ran it.
 """
 
 from __future__ import annotations
 
-import signal
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from hynas.registry import Registry
+from hynas.search.backends import BACKENDS
 from hynas.search.config import Constraint, SearchConfig
-from hynas.search.liveness import INTERRUPTED, Heartbeat, owner, recover_interrupted
+from hynas.search.storage.liveness import INTERRUPTED, Heartbeat, owner, recover_interrupted
+from hynas.search.types import Candidate, Evaluation, Problem, Pruned, Rejected, SearchSummary
 
 MAX_CONSECUTIVE_SKIPS = 200
-BACKENDS: Registry[Callable[..., None]] = Registry("backend", loader="hynas.search")
-
-
-class Rejected(Exception):
-    """A candidate a rule or a global limit rejects: recorded as PRUNED, costs nothing."""
-
-
-@dataclass
-class Candidate:
-    key: str  # de-duplication key (the arch hash)
-    attrs: dict[str, Any]  # user attrs stored before evaluation ("arch", "hash", "summary")
-    payload: Any = None  # what the problem evaluates (an Arch, a table key...)
-
-
-@dataclass
-class Evaluation:
-    values: dict[str, float]
-    attrs: dict[str, Any]
-
-
-class Problem(Protocol):
-    def propose(self, trial: Any) -> Candidate: ...
-
-    def evaluate(self, cand: Candidate, report: Callable[[int, float], bool] | None = None) -> Evaluation: ...
-
-
-@dataclass
-class SearchSummary:
-    run_dir: str
-    evaluated: int = 0
-    complete: int = 0
-    failed: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    recovered: int = 0
-    feasible: int = 0
-    screened_out: int = 0
-    pruned: int = 0
-    stop_reason: str = ""
-    elapsed_s: float = 0.0
-    failures: dict[str, int] = field(default_factory=dict)
+__all__ = ["MAX_CONSECUTIVE_SKIPS", "Candidate", "Evaluation", "Rejected", "Search", "SearchSummary", "run_search"]
 
 
 def _is_evaluated(t: Any) -> bool:
@@ -75,30 +35,6 @@ def _is_evaluated(t: Any) -> bool:
     reason = t.user_attrs.get("fail_reason")  # none: failed by Optuna's heartbeat check (a dead host)
     return (t.state == TrialState.COMPLETE or (t.state == TrialState.FAIL and reason not in (None, INTERRUPTED))
             or (t.state == TrialState.PRUNED and "pruned_at_step" in t.user_attrs))
-
-
-class _StopFlag:
-    """First SIGINT: finish the current trial, then stop. Second: stop now."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old: Any = None
-
-    def __enter__(self) -> _StopFlag:
-        try:
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread
-            self._old = None
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc: object) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
 
 
 class Search:
@@ -110,7 +46,7 @@ class Search:
         self.study, self.problem, self.objectives = study, problem, objectives
         self.budget, self.time_budget_s, self.constraints = budget, time_budget_s, constraints
         self.summary = summary or SearchSummary(run_dir="")
-        from hynas.search.mirror import StudyMirror
+        from hynas.search.storage.mirror import StudyMirror
 
         self.mirror = StudyMirror(study)
         self.persistent = study  # what readers see; ``self.study`` is the in-memory copy the sampler asks
@@ -165,10 +101,10 @@ class Search:
     def ask(self) -> tuple[Any, Candidate] | None:
         """The next candidate worth evaluating (its trial is RUNNING), or None when the loop must stop.
 
-        With a screening problem (``screen_size`` > 1, see multifidelity), several proposals are
+        With a screening problem (``screen_size`` > 1, see ``problems.screen``), several proposals are
         drawn and cheaply scored; only the one the problem picks goes on to evaluation.
         """
-        k = getattr(self.problem, "screen_size", 1)
+        k = self.problem.screen_size
         if k <= 1:
             return self._ask_one()
         got: list[tuple[Any, Candidate]] = []
@@ -270,8 +206,6 @@ class Search:
     def _tell_outcome(self, trial: Any, outcome: Evaluation | BaseException) -> str:
         from optuna.trial import TrialState
 
-        from hynas.search.multifidelity import Pruned
-
         if isinstance(outcome, Pruned):
             for k, v in outcome.attrs.items():
                 trial.set_user_attr(k, v)
@@ -329,41 +263,14 @@ class Search:
         return s
 
 
-@BACKENDS.decorator("local")
-def run_local(search: Search, cfg: Any = None, progress: Callable[[dict[str, Any]], None] | None = None) -> None:
-    """One candidate at a time in this process; the first Ctrl-C finishes the current one."""
-    emit = progress or (lambda e: None)
-    report_factory = getattr(search.problem, "reporter", None)
-    with _StopFlag() as stop:
-        while True:
-            search.stop_requested = stop.requested
-            got = search.ask()
-            if got is None:
-                return
-            trial, cand = got
-            report = report_factory(search.study, trial) if report_factory else None
-            try:
-                outcome: Evaluation | BaseException = search.problem.evaluate(cand, report)
-            except KeyboardInterrupt:
-                search.abandon(trial, cand)
-                raise
-            except Exception as e:  # noqa: BLE001 - a failed candidate never kills a search
-                outcome = e
-            emit(search.event(trial, search.tell(trial, cand, outcome)))
-
-
 def run_search(cfg: SearchConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> SearchSummary:
     """Run (or resume) a search until its budget or time budget is spent."""
-    from hynas.search.problem import make_problem
-    from hynas.search.rundir import open_study, prepare
+    from hynas.search.problems import make_problem
     from hynas.search.samplers import make_sampler
+    from hynas.search.storage.rundir import open_study, prepare
 
     problem, space_text = make_problem(cfg)
-    space = getattr(problem, "space", None) or getattr(getattr(problem, "inner", None), "space", None)
-    if space is not None:
-        from hynas.search.evaluate import preflight
-
-        preflight(space)  # an infeasible space is refused before a run directory is written
+    problem.preflight()  # an infeasible space is refused before a run directory is written
     meta = prepare(cfg, space_text, _fingerprint(cfg.target))
     study = open_study(meta, make_sampler(cfg.sampler, cfg.seed, len(cfg.objectives)), create=True)
     summary = SearchSummary(run_dir=cfg.run_dir, recovered=recover_interrupted(study))
@@ -382,3 +289,18 @@ def _fingerprint(target: str) -> dict[str, Any]:
         return {**machine_fingerprint(), "target": getattr(t, "name", target)}
     except Exception:  # noqa: BLE001 - the fingerprint is informative, never blocking
         return {}
+
+
+def run_tabular(table: Any, sampler: Any, queries: int, objectives: Sequence[str] = ("accuracy",),
+                storage: Any = None) -> Any:
+    """One NAS-Bench-201 search (``table``: an ``hynas.nb201.NB201Table``) through the local loop; returns the
+    finished Optuna study. ``queries`` counts distinct effective cells evaluated (duplicates and cells
+    equivalent to an evaluated one cost nothing, as in any search)."""
+    import optuna
+
+    from hynas.search.config import OBJECTIVES
+    from hynas.search.problems.tabular import TabularProblem
+
+    study = optuna.create_study(storage=storage, sampler=sampler, directions=[OBJECTIVES[o] for o in objectives])
+    BACKENDS.get("local")(Search(study, TabularProblem(table, objectives), tuple(objectives), queries))
+    return study

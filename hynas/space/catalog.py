@@ -86,10 +86,6 @@ class BlockInfo:
     can_stride: bool = False  # body blocks: may take stride 2 as the first block of a stage
     doc: str = ""
 
-    def full_knobs(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """All knobs of the block, the given values over the defaults, in a stable order."""
-        return {k: given.get(k, spec.default) for k, spec in sorted(self.knobs.items())}
-
 
 Catalog = Mapping[str, BlockInfo]
 

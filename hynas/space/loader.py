@@ -7,7 +7,7 @@ and integer choices may be written ``{range: [low, high]}`` or ``{range: [low, h
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,7 @@ def _number(node: Any, path: str) -> float:
             node = float(node)
         except ValueError:
             raise SpecError(f"must be a positive number, got {node!r}.", path=path) from None
-    if not isinstance(node, (int, float)) or isinstance(node, bool) or node != node or node <= 0:
+    if not isinstance(node, (int, float)) or isinstance(node, bool) or math.isnan(node) or node <= 0:
         raise SpecError(f"must be a positive number, got {node!r}.", path=path)
     return float(node)
 
@@ -354,6 +354,3 @@ def _kind(node: Any) -> str:
     return "nothing" if node is None else f"{type(node).__name__} {node!r}"[:80]
 
 
-def option_from_arch(entry: Mapping[str, Any]) -> BlockOption:
-    """A one-point option for a concrete block entry of an Arch (used by fixed spaces)."""
-    return BlockOption(entry["type"], tuple((k, (v,)) for k, v in sorted(entry.get("knobs", {}).items())))

@@ -42,15 +42,15 @@ def search_argv(space: Path, run_dir: Path, budget: int, *extra: str) -> list[st
 
 def start(argv: list[str], log: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO), HYNAS_THREADS="1")
-    out = open(log, "w")
-    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    with open(log, "w") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def trials(run_dir: Path, storage: str | None = None) -> list[Any]:
     """The run's trials as stored now (empty while the study does not exist yet)."""
     import optuna
 
-    from hynas.search.rundir import open_study, read_meta
+    from hynas.search.storage.rundir import open_study, read_meta
 
     if not (run_dir / "run.json").is_file():
         return []

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from hynas.search import SearchConfig, run_search
-from hynas.search.isolate import TrialCrashed, run_isolated
-from hynas.search.rundir import open_study, read_meta
+from hynas.search.backends.isolate import TrialCrashed, run_isolated
+from hynas.search.storage.rundir import open_study, read_meta
 from tests.reliability.faulty import space_yaml
 
 
@@ -106,7 +106,7 @@ def test_a_killed_search_leaves_no_orphan_trial(tmp_path: Path) -> None:
     from tests.reliability.runner import REPO, wait_for
 
     pid_file = tmp_path / "child.pid"
-    code = ("from hynas.search.isolate import run_isolated\nfrom tests.reliability.faulty import sleep_forever\n"
+    code = ("from hynas.search.backends.isolate import run_isolated\nfrom tests.reliability.faulty import sleep_forever\n"
             f"run_isolated(sleep_forever, ({str(pid_file)!r},), timeout_s=900)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
     try:

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from hynas.errors import UserError
-from hynas.search.evaluate import limits_check, preflight
+from hynas.search.problems.evaluate import limits_check, preflight
 from hynas.space import InfeasibleSpace, load_space, sample, shipped_spaces
 from tests.reliability.mutants import dump
 
@@ -56,8 +56,9 @@ def test_preflight_refuses_before_a_search_starts(tmp_path: Path) -> None:
 
 def _search_infeasible(tmp_path: Path, monkeypatch: Any) -> tuple[Any, list[str]]:
     """The engine's own bound on rejected draws (the up-front preflight switched off to reach it)."""
-    from hynas.search import SearchConfig, evaluate, run_search
-    from hynas.search.rundir import open_study, read_meta
+    from hynas.search import SearchConfig, run_search
+    from hynas.search.problems import evaluate
+    from hynas.search.storage.rundir import open_study, read_meta
 
     monkeypatch.setattr(evaluate, "preflight", lambda space: None)
 

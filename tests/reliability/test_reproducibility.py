@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from hynas.search import SearchConfig, run_search
-from hynas.search.rundir import open_study, read_meta
+from hynas.search.storage.rundir import open_study, read_meta
 from tests.reliability.runner import write_space
 
 BUDGET = 2
@@ -30,7 +30,7 @@ def _trials(run_dir: str) -> list[tuple]:
 def two_runs(tmp_path_factory: Any) -> tuple[SearchConfig, SearchConfig]:
     root = tmp_path_factory.mktemp("repro")
     space = write_space(root)
-    base = dict(space=str(space), target="torch-cpu", budget=BUDGET, seed=3, train_steps=1)
+    base = {"space": str(space), "target": "torch-cpu", "budget": BUDGET, "seed": 3, "train_steps": 1}
     a = SearchConfig(run_dir=str(root / "a"), **base)
     b = SearchConfig(run_dir=str(root / "b"), trial_timeout_s=300, **base)  # isolated: a child per trial
     run_search(a)

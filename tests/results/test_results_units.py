@@ -39,7 +39,7 @@ def test_reproduce_command_names_every_setting() -> None:
 
 def test_run_json_records_the_cli_command_and_the_report_prefers_it(monkeypatch, tmp_path) -> None:
     from hynas.search.config import SearchConfig
-    from hynas.search.rundir import prepare
+    from hynas.search.storage.rundir import prepare
 
     argv = ["/opt/venv/bin/hynas", "search", "--constraint", "latency_ms<=5", "--run-dir", str(tmp_path / "r")]
     monkeypatch.setattr("sys.argv", argv)

@@ -8,9 +8,11 @@ import numpy as np
 import optuna
 import pytest
 
-from hynas.search import bo
-from hynas.search.bo import HammingBOSampler
-from hynas.search.tabular import NB201Table, arch_str, run_tabular
+from hynas.nb201 import NB201Table
+from hynas.nb201 import to_string as arch_str
+from hynas.search.engine import run_tabular
+from hynas.search.samplers import bo
+from hynas.search.samplers.bo import HammingBOSampler
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 

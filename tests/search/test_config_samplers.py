@@ -6,10 +6,13 @@ import optuna
 import pytest
 
 from hynas.errors import UserError
+from hynas.nb201 import EDGE_NAMES, OPS, NB201Table
+from hynas.nb201 import parse as parse_arch_str
+from hynas.nb201 import to_string as arch_str
 from hynas.search.config import SearchConfig, parse_constraint
-from hynas.search.evolution import RegularizedEvolutionSampler, selection_keys
+from hynas.search.engine import run_tabular
 from hynas.search.samplers import SAMPLERS, make_sampler
-from hynas.search.tabular import EDGE_NAMES, OPS, NB201Table, arch_str, parse_arch_str, run_tabular
+from hynas.search.samplers.evolution import RegularizedEvolutionSampler, selection_keys
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -97,7 +100,7 @@ def test_selection_keys_feasible_first_then_rank() -> None:
 
     ts = [trial(0.9, 5, 0), trial(0.8, 6, 0), trial(0.95, 1, 2.0), trial(0.7, 1, 0)]
     dirs = [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
-    from hynas.search.evolution import violation
+    from hynas.search.samplers.evolution import violation
 
     keys = selection_keys(ts, dirs, violation)
     assert keys[2][0] == 2.0  # infeasible: loses to every feasible trial despite dominating them

@@ -27,7 +27,7 @@ def _count(n: int, hang_at: int = 0, report: object = None) -> tuple[str, int]:
 
 
 def test_child_reports_reach_the_parent_and_its_answer_stops_the_child() -> None:
-    from hynas.search.isolate import run_isolated
+    from hynas.search.backends.isolate import run_isolated
 
     seen: list[tuple[int, float]] = []
 
@@ -41,7 +41,7 @@ def test_child_reports_reach_the_parent_and_its_answer_stops_the_child() -> None
 
 
 def test_timeout_still_applies_while_reporting() -> None:
-    from hynas.search.isolate import TrialTimeout, run_isolated
+    from hynas.search.backends.isolate import TrialTimeout, run_isolated
 
     t0 = time.monotonic()
     with pytest.raises(TrialTimeout):
@@ -51,7 +51,7 @@ def test_timeout_still_applies_while_reporting() -> None:
 
 def _run(tmp_path: Path, name: str, **isolation: object) -> list[tuple]:
     from hynas.search import SearchConfig, run_search
-    from hynas.search.rundir import open_study, read_meta
+    from hynas.search.storage.rundir import open_study, read_meta
 
     cfg = SearchConfig(space=str(write_space(tmp_path)), run_dir=str(tmp_path / name), budget=6, sampler="random",
                        seed=0, proxy="train", train_steps=12, target="torch-cpu", prune=True, **isolation)

@@ -25,10 +25,10 @@ def _worker_pids(study: optuna.Study) -> set[int]:
 @pytest.mark.slow
 def test_ray_two_workers_survive_a_killed_worker(tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
+    from hynas.search.backends.ray_tasks import init_ray, run_ray
     from hynas.search.engine import Search
-    from hynas.search.ray_backend import init_ray, run_ray
+    from hynas.search.problems.tabular import NB201Table, TabularProblem
     from hynas.search.samplers import make_sampler
-    from hynas.search.tabular import NB201Table, TabularProblem
 
     init_ray(None, 2)
     try:
@@ -42,14 +42,14 @@ def test_ray_two_workers_survive_a_killed_worker(tmp_path: Path) -> None:
             while len(killed) == 0 and search.done < search.budget:
                 pids = _worker_pids(study)
                 if search.done >= 4 and pids:
-                    pid = sorted(pids)[0]
+                    pid = min(pids)
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
                 time.sleep(0.05)
 
         killer = threading.Thread(target=kill_one_worker, daemon=True)
         killer.start()
-        run_ray(search, type("Cfg", (), {"workers": 2, "ray_address": None})())
+        run_ray(search, type("Cfg", (), {"workers": 2, "ray_address": None, "worker_cpus": 1.0, "worker_gpus": 0.0})())
         killer.join(timeout=10)
         done = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
         assert killed, "the test never killed a worker"
@@ -78,8 +78,8 @@ def test_ray_cli_run_lands_in_the_same_study(tmp_path: Path) -> None:
 
 def test_rung_board_applies_the_local_rule() -> None:
     """The actor's decision equals ``behind_at_rung`` over the same peers; its own earlier rungs are not peers."""
-    from hynas.search.multifidelity import behind_at_rung
-    from hynas.search.ray_backend import RungBoard
+    from hynas.search.backends.ray_tasks import RungBoard
+    from hynas.search.pruning import behind_at_rung
 
     board = RungBoard({"stored:0": ({"10": 0.9}, 5e6), "stored:1": ({"10": 0.8}, 5e6)}, eta=3)
     assert board.report("local:7", 10, 0.5, 5e6) is True  # worst of 3 at equal cost: stopped
@@ -93,7 +93,7 @@ def test_pruned_outcome_pickles_whole() -> None:
     """A Ray worker returns the rung stop as a value: it must unpickle with its step, accuracy and measurements."""
     import pickle
 
-    from hynas.search.multifidelity import Pruned
+    from hynas.search.types import Pruned
 
     p = pickle.loads(pickle.dumps(Pruned(30, 0.41, {"latency_ms": 1.5}, {"rungs": {"30": 0.41}})))
     assert (p.step, p.accuracy, p.values, p.attrs) == (30, 0.41, {"latency_ms": 1.5}, {"rungs": {"30": 0.41}})

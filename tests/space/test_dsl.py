@@ -62,7 +62,7 @@ def test_exact_size_matches_enumeration(tmp_path: Path) -> None:
     sp = load_space(write(tmp_path, TINY))
     seen = set()
     # enumerate every decision combination by brute force through ReplayChooser
-    _, first = decode(sp, RandomChooser(random.Random(0)))
+    _, _first = decode(sp, RandomChooser(random.Random(0)))
     names = {}
 
     def walk(decisions: dict) -> None:

@@ -40,7 +40,7 @@ from typing import Any
 
 from hynas.errors import CandidateError
 
-PRELOAD = ["hynas.build", "hynas.latency", "hynas.proxy.trainer", "hynas.search.evaluate"]
+PRELOAD = ["hynas.build", "hynas.latency", "hynas.proxy.trainer", "hynas.search.problems.evaluate"]
 _OOM_MARKERS = ("can't allocate memory", "cannot allocate memory", "bad_alloc", "out of memory",
                 "failed to allocate")
 _ctx: Any = None

@@ -3,7 +3,7 @@
 Raises ``Infeasible`` for a candidate a rule rejects (not evaluated, costs nothing) and
 ``CandidateError`` (or any exception) for one that fails; the engine records both and
 goes on. With ``trial_timeout_s`` or ``trial_memory_mb`` set, each candidate runs in its
-own child process (``hynas.search.isolate``): a hang, a memory blow-up or a native crash
+own child process (``hynas.search.backends.isolate``): a hang, a memory blow-up or a native crash
 then fails that trial instead of the search.
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from hynas.search.config import SearchConfig
+from hynas.search.types import Evaluation
 from hynas.space.arch import Arch
 from hynas.space.spec import Space
 
@@ -25,12 +25,6 @@ class Infeasible(Exception):
     def __init__(self, rule: str, detail: str) -> None:
         super().__init__(f"{rule}: {detail}")
         self.rule = rule
-
-
-@dataclass
-class Evaluation:
-    values: dict[str, float]
-    attrs: dict[str, Any]
 
 
 def check_limits(space: Space, arch: Arch) -> dict[str, float]:
@@ -120,7 +114,7 @@ class Evaluator:
         sizes = check_limits(self.space, arch)
         if not self.isolated:
             return self.score(arch, sizes, report)
-        from hynas.search.isolate import run_isolated
+        from hynas.search.backends.isolate import run_isolated
 
         return run_isolated(self.score, (arch, sizes), timeout_s=self.cfg.trial_timeout_s,
                             memory_mb=self.cfg.trial_memory_mb, report=report)
@@ -136,18 +130,10 @@ class Evaluator:
         model = self._seeded_model(arch)
         attrs: dict[str, Any] = {"latency": lat.as_dict(), "latency_method": lat.method,
                                  "latency_seconds": round(t_lat, 3), **sizes}
-        if self.cfg.proxy == "train":
-            from hynas.proxy.trainer import train_proxy
+        from hynas.search.problems.scorers import SCORERS
 
-            res = train_proxy(model, self.data, steps=self.cfg.train_steps, seed=self.cfg.seed, report=report)
-            accuracy = float(res.val_accuracy)
-            attrs.update(train_seconds=round(res.seconds, 2), train_loss=float(res.train_loss),
-                         history=[list(h) for h in res.history])
-        else:
-            from hynas.proxy.zero_cost import score
-
-            accuracy = float(score(self.cfg.proxy, model, self.data, seed=self.cfg.seed))
-            attrs["proxy_score"] = accuracy
+        accuracy, extra = SCORERS.get(self.cfg.proxy).run(model, self.data, self.cfg, report)
+        attrs.update(extra)
         # On the machine a predictor was profiled on, a timing is rescaled to that machine's nominal
         # speed (a reference network timed alongside it), so candidates timed minutes apart on a
         # shared, throttling machine compare fairly; elsewhere it is the raw median.

@@ -151,7 +151,7 @@ def shipped_archs(per_space: int, seed: int = 0, divisor: int = 1) -> dict[str, 
     import random
 
     from hynas.results.landmarks import reference_files
-    from hynas.search.evaluate import limits_check
+    from hynas.search.problems.evaluate import limits_check
     from hynas.space import fixed_arch, load_space, sample, shipped_spaces
 
     out: dict[str, list[tuple[str, Arch]]] = {}

@@ -34,6 +34,8 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from hynas.results.pareto import crowding_distance, nondominated_fronts
+
 
 class RegularizedEvolutionSampler(BaseSampler):
     """Aging evolution with tournament selection; the first ``population_size`` trials are random."""
@@ -100,7 +102,6 @@ class RegularizedEvolutionSampler(BaseSampler):
         return dict(winner.params), mutated
 
 
-
 def violation(t: FrozenTrial) -> float:
     """Total constraint violation from Optuna's ``trial.set_constraint`` values (0: feasible)."""
     return float(sum(max(0.0, c) for c in t.constraints.values()))
@@ -115,9 +116,9 @@ def selection_keys(trials: Sequence[FrozenTrial], directions: Sequence[StudyDire
     ranks = [0] * len(pts)
     crowd = [0.0] * len(pts)
     for group in _groups_by_violation(viol):
-        for r, front in enumerate(_fronts([pts[i] for i in group]), start=0):
+        for r, front in enumerate(nondominated_fronts([pts[i] for i in group]), start=0):
             members = [group[i] for i in front]
-            for i, d in zip(members, _crowding([pts[i] for i in members])):
+            for i, d in zip(members, crowding_distance([pts[i] for i in members])):
                 ranks[i], crowd[i] = r, d
     return [(viol[i], float(ranks[i]), -crowd[i]) for i in range(len(pts))]
 
@@ -126,49 +127,3 @@ def _groups_by_violation(viol: Sequence[float]) -> list[list[int]]:
     """Feasible trials form one group ranked by dominance; infeasible ones compare by violation only."""
     feasible = [i for i, v in enumerate(viol) if v <= 0]
     return [feasible] + [[i] for i, v in enumerate(viol) if v > 0]
-
-
-def _fronts(pts: Sequence[Sequence[float]]) -> list[list[int]]:
-    """Non-dominated sorting (minimisation), O(n^2 m): populations here are tens of trials."""
-    n = len(pts)
-    dominated_by = [0] * n
-    dominates: list[list[int]] = [[] for _ in range(n)]
-    for i in range(n):
-        for j in range(i + 1, n):
-            if _dominates(pts[i], pts[j]):
-                dominates[i].append(j)
-                dominated_by[j] += 1
-            elif _dominates(pts[j], pts[i]):
-                dominates[j].append(i)
-                dominated_by[i] += 1
-    fronts = [[i for i in range(n) if dominated_by[i] == 0]]
-    while fronts[-1]:
-        nxt = []
-        for i in fronts[-1]:
-            for j in dominates[i]:
-                dominated_by[j] -= 1
-                if dominated_by[j] == 0:
-                    nxt.append(j)
-        fronts.append(nxt)
-    return fronts[:-1]
-
-
-def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
-
-
-def _crowding(pts: Sequence[Sequence[float]]) -> list[float]:
-    """NSGA-II crowding distance; boundary points get infinity so the extremes survive."""
-    n = len(pts)
-    if n <= 2:
-        return [float("inf")] * n
-    dist = [0.0] * n
-    for m in range(len(pts[0])):
-        order = sorted(range(n), key=lambda i: pts[i][m])
-        lo, hi = pts[order[0]][m], pts[order[-1]][m]
-        dist[order[0]] = dist[order[-1]] = float("inf")
-        if hi == lo:
-            continue
-        for k in range(1, n - 1):
-            dist[order[k]] += (pts[order[k + 1]][m] - pts[order[k - 1]][m]) / (hi - lo)
-    return dist

@@ -117,10 +117,6 @@ class StudyMirror:
             storage.set_trial_intermediate_value(sid, step, v)
         storage.set_trial_state_values(sid, frozen.state, values)
 
-    def discard(self, trial: Any) -> None:
-        """A local trial that will never be stored (the budget was spent by other writers meanwhile)."""
-        self.local.tell(trial, state=TrialState.FAIL)
-
     def sync(self) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
         """Other writers' news: (trials they finished since the last sync, trials they are evaluating now).
 

@@ -14,7 +14,7 @@ Rung pruning (``--prune``) works here too: the rule needs every candidate's accu
 rung, which lives with the driver's study, so a small Ray actor (``RungBoard``) holds the
 rungs of this study's trials (those of earlier sessions loaded from the study), and a
 training worker asks it at each intermediate evaluation whether to stop: the same rule
-(``multifidelity.behind_at_rung``) as the local backend, asynchronous as in ASHA.
+(``pruning.behind_at_rung``) as the local backend, asynchronous as in ASHA.
 
 Failures: a worker process that dies (killed, OOM, node lost) is a *system* failure, which
 Ray retries on another worker (``max_retries``); the finished trials are already in the
@@ -31,11 +31,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hynas.errors import UserError
-from hynas.search.engine import BACKENDS, Evaluation, Search
-from hynas.search.multifidelity import ETA, rung_cost, stopping_report
+from hynas.search.backends import BACKENDS
+from hynas.search.pruning import ETA, rung_cost, stopping_report
+from hynas.search.types import Evaluation
+
+if TYPE_CHECKING:
+    from hynas.search.config import SearchConfig
+    from hynas.search.engine import Search
 
 MAX_RETRIES = 3
 POLL_S = 1.0
@@ -51,7 +56,7 @@ class RungBoard:
 
     def report(self, key: str, step: int, val_acc: float, cost: float) -> bool:
         """Record ``key``'s accuracy at ``step``; True if it is behind there and should stop."""
-        from hynas.search.multifidelity import behind_at_rung
+        from hynas.search.pruning import behind_at_rung
 
         self.rungs.setdefault(key, {})[str(step)] = float(val_acc)
         self.cost[key] = float(cost)
@@ -121,16 +126,16 @@ def _board(search: Search, eta: int) -> Any:
 
 
 @BACKENDS.decorator("ray")
-def run_ray(search: Search, cfg: Any, progress: Callable[[dict[str, Any]], None] | None = None) -> None:
+def run_ray(search: Search, cfg: SearchConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> None:
     """Keep up to ``cfg.workers`` Ray tasks busy until the budget is spent; wait for those in flight."""
     import ray
 
-    cpus, gpus = float(getattr(cfg, "worker_cpus", 1.0)), float(getattr(cfg, "worker_gpus", 0.0))
-    init_ray(getattr(cfg, "ray_address", None), cfg.workers, cpus)
+    cpus, gpus = float(cfg.worker_cpus), float(cfg.worker_gpus)
+    init_ray(cfg.ray_address, cfg.workers, cpus)
     check_resources(cpus, gpus)
     remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=MAX_RETRIES)(_evaluate)
     problem_ref = ray.put(search.problem)
-    board = _board(search, ETA) if getattr(search.problem, "reporter", None) else None
+    board = _board(search, ETA) if search.problem.reporter else None
     pending: dict[Any, tuple[Any, Any]] = {}
     emit = progress or (lambda e: None)
     try:

@@ -57,12 +57,12 @@ def gp(seed: int, n_objectives: int = 2) -> Any:
 
 @_register("evolution")
 def evolution(seed: int, n_objectives: int = 2) -> Any:
-    """Regularised (aging) evolution (Real et al. 2019); see ``hynas.search.evolution``.
+    """Regularised (aging) evolution (Real et al. 2019); see ``hynas.search.samplers.evolution``.
 
     P=20, S=5: a small population suits budgets of hundreds of trials (NASLib uses similar
     settings on NAS-Bench-201).
     """
-    from hynas.search.evolution import RegularizedEvolutionSampler
+    from hynas.search.samplers.evolution import RegularizedEvolutionSampler
 
     return RegularizedEvolutionSampler(population_size=20, sample_size=5, seed=seed)
 
@@ -86,7 +86,7 @@ def make_sampler(name: str, seed: int, n_objectives: int) -> Any:
 
 @_register("bo")
 def bo(seed: int, n_objectives: int = 2) -> Any:
-    """GP on Hamming + overlap kernels, EI over a local pool (ParEGO for several objectives); ``hynas.search.bo``."""
-    from hynas.search.bo import HammingBOSampler
+    """GP on Hamming + overlap kernels, EI over a local pool (ParEGO for several objectives); ``hynas.search.samplers.bo``."""
+    from hynas.search.samplers.bo import HammingBOSampler
 
     return HammingBOSampler(seed=seed)

@@ -7,9 +7,10 @@ evaluated again). Trials of other hosts are left to RDB heartbeats (``--heartbea
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
-from typing import Any
+from typing import Any, Self
 
 INTERRUPTED = "interrupted"
 
@@ -54,7 +55,7 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True, name="hynas-heartbeat")
 
-    def __enter__(self) -> Heartbeat:
+    def __enter__(self) -> Self:
         if self.interval_s:
             from optuna.storages import fail_stale_trials
 
@@ -66,10 +67,8 @@ class Heartbeat:
         storage, mirror = self.search.persistent._storage, self.search.mirror
         while not self._stop.wait(self.interval_s):
             for trial in list(self.search.in_flight.values()):
-                try:
+                with contextlib.suppress(Exception):  # a missed beat only risks a stale mark later
                     storage.record_heartbeat(mirror.stored_id(trial))
-                except Exception:  # noqa: BLE001 - a missed beat only risks a stale mark later
-                    pass
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()

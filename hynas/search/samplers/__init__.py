@@ -1,0 +1,5 @@
+"""Samplers by name (``--sampler``): Optuna's, plus categorical BO (``bo``) and aging evolution (``evolution``)."""
+
+from hynas.search.samplers.registry import SAMPLERS, default_sampler, make_sampler
+
+__all__ = ["SAMPLERS", "default_sampler", "make_sampler"]
