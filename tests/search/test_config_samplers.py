@@ -55,6 +55,18 @@ def test_config_rejects_bad_constraint_early() -> None:
     with pytest.raises(UserError):
         SearchConfig(space="default", run_dir="x", constraints=("flops<1",))
 
+@pytest.mark.parametrize(("field", "bad", "kind"), [("sampler", "nsgaa", "sampler"), ("backend", "rey", "backend"),
+                                                   ("proxy", "naswt", "proxy")])
+def test_library_run_with_a_misspelled_name_writes_nothing(tmp_path, field: str, bad: str, kind: str) -> None:
+    """The names are checked by SearchConfig itself, so a library caller gets the CLI's error, before run.json."""
+    from hynas.search import run_search
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(UserError, match=f"unknown {kind} '{bad}'. Known: "):
+        run_search(SearchConfig(space="default", run_dir=str(run_dir), budget=1, **{field: bad}))
+    assert not run_dir.exists()
+
+
 def test_arch_str_roundtrip(table: NB201Table) -> None:
     for ops in list(table.rows)[:50]:
         assert parse_arch_str(arch_str(ops)) == ops
