@@ -1,11 +1,12 @@
-"""``hynas explain`` end to end: train T-TAME, explain held-out images, score against Grad-CAM, write.
+"""``hynas explain`` end to end: train T-TAME, explain held-out images, score against baselines, write.
 
 The attention mechanism trains on the dataset's train split; explanations and the AD/IC
 scores are on its held-out split, for the class the network predicts. Outputs::
 
     OUT/tame/NNN_<class>.png      image | T-TAME overlay, one per explained image
     OUT/gradcam/NNN_<class>.png   the same with Grad-CAM
-    OUT/maps.png                  a grid of images with both overlays
+    OUT/rise/NNN_<class>.png      the same with RISE (unless --rise-masks 0)
+    OUT/maps.png                  a grid of images with every method's overlay
     OUT/explain.json              AD / IC at 100/50/15% kept, timings, training losses, settings
     OUT/attention.pt              the trained mechanism's state_dict (weights_only loadable)
 """
@@ -26,6 +27,8 @@ from hynas.explain.load import Loaded
 from hynas.explain.metrics import ad_ic
 from hynas.explain.tame import Explainer, train_tame
 
+_TITLES = {"t-tame": "T-TAME", "grad-cam": "Grad-CAM", "rise": "RISE"}
+
 
 @dataclass(frozen=True)
 class ExplainConfig:
@@ -36,6 +39,7 @@ class ExplainConfig:
     layers: tuple[str, ...] = ()  # default: the last three stages
     eval_images: int = 500  # held-out images scored with AD / IC
     count: int = 16  # held-out images written as PNG overlays
+    rise_masks: int = 250  # RISE baseline masks per image (0: no RISE)
 
 
 @dataclass
@@ -73,12 +77,18 @@ def explain_model(loaded: Loaded, data: Any, cfg: ExplainConfig) -> ExplainResul
     x = data.val_x[:n]
     (t_maps, cls), t_tame = _timed(lambda: exp.explain(x))
     (g_maps, _), t_grad = _timed(lambda: gradcam(model, x, layers[-1], classes=cls))
-    metrics = {"t-tame": ad_ic(model, x, t_maps, cls), "grad-cam": ad_ic(model, x, g_maps, cls)}
+    maps = {"t-tame": t_maps, "grad-cam": g_maps}
+    seconds = {"t-tame": t_tame, "grad-cam": t_grad}
+    if cfg.rise_masks > 0:
+        from hynas.explain.rise import rise
+
+        maps["rise"], seconds["rise"] = _timed(lambda: rise(model, x, cls, masks=cfg.rise_masks, seed=cfg.seed))
+    metrics = {m: ad_ic(model, x, v, cls) for m, v in maps.items()}
     k = min(cfg.count, n)
     return ExplainResult(layers=layers, gradcam_layer=layers[-1], metrics=metrics,
-                         ms_per_image={"t-tame": 1e3 * t_tame / n, "grad-cam": 1e3 * t_grad / n},
+                         ms_per_image={m: 1e3 * t / n for m, t in seconds.items()},
                          train_seconds=exp.seconds, history=exp.history,
-                         maps={"T-TAME": t_maps[:k], "Grad-CAM": g_maps[:k]}, classes=cls[:k], explainer=exp)
+                         maps={_TITLES[m]: v[:k] for m, v in maps.items()}, classes=cls[:k], explainer=exp)
 
 
 def write_outputs(out: Path, res: ExplainResult, data: Any, loaded: Loaded, cfg: ExplainConfig,
@@ -90,8 +100,9 @@ def write_outputs(out: Path, res: ExplainResult, data: Any, loaded: Loaded, cfg:
     mean, std = data.stats() if hasattr(data, "stats") else (None, None)
     images = display_images(data.val_x[:k], mean, std)
     names = [f"{i:03d}_class{int(c)}" for i, c in enumerate(res.classes)]
-    paths = write_overlays(out / "tame", images, res.maps["T-TAME"], names)
-    paths += write_overlays(out / "gradcam", images, res.maps["Grad-CAM"], names)
+    paths: list[Path] = []
+    for title, maps in res.maps.items():
+        paths += write_overlays(out / title.lower().replace("-", ""), images, maps, names)
     shown = min(k, 8)
     paths.append(write_grid(out / "maps.png", images[:shown], {m: v[:shown] for m, v in res.maps.items()},
                             [f"pred {int(c)}" for c in res.classes[:shown]]))

@@ -15,6 +15,7 @@ from hynas.explain.features import as_map, default_layers
 from hynas.explain.gradcam import gradcam
 from hynas.explain.load import check_data, load_exported
 from hynas.explain.metrics import ad_ic, keep_top
+from hynas.explain.rise import rise
 from hynas.explain.tame import area_loss, train_tame, variation_loss
 from hynas.export.codegen import generate_source
 from hynas.proxy.data import Dataset, load_dataset
@@ -107,19 +108,31 @@ def test_tame_trains_and_beats_gradcam_on_a_hybrid(exported, digits) -> None:
     assert t_m["AD_100"] < g_m["AD_100"]
 
 
+def test_rise_is_deterministic_and_class_specific(exported, digits) -> None:
+    loaded = load_exported(exported)
+    x = digits.val_x[:4]
+    cls = loaded.model(x).argmax(1)
+    a = rise(loaded.model, x, cls, masks=60, seed=1)
+    assert a.shape == (4, 32, 32) and float(a.min()) >= 0 and float(a.max()) <= 1
+    assert torch.equal(a, rise(loaded.model, x, cls, masks=60, seed=1))
+    assert not torch.allclose(a, rise(loaded.model, x, (cls + 1) % 10, masks=60, seed=1))
+
+
 def test_cli_writes_overlays_and_metrics(exported, tmp_path) -> None:
     out = tmp_path / "ex"
-    main(["explain", str(exported), "--steps", "20", "--count", "3", "--eval-images", "40", "--out", str(out)])
+    main(["explain", str(exported), "--steps", "20", "--count", "3", "--eval-images", "40", "--rise-masks", "30",
+          "--out", str(out)])
     info = json.loads((out / "explain.json").read_text())
-    assert set(info["metrics"]) == {"t-tame", "grad-cam"}
+    assert set(info["metrics"]) == {"t-tame", "grad-cam", "rise"}
     assert set(info["metrics"]["t-tame"]) == {"AD_100", "IC_100", "AD_50", "IC_50", "AD_15", "IC_15"}
-    assert len(list((out / "tame").glob("*.png"))) == 3 and (out / "maps.png").stat().st_size > 1000
+    assert [len(list((out / m).glob("*.png"))) for m in ("ttame", "gradcam", "rise")] == [3, 3, 3]
+    assert (out / "maps.png").stat().st_size > 1000
     assert isinstance(torch.load(out / "attention.pt", weights_only=True), dict)
 
 
 def _expect_exit2(args: list[str], out: Path, capsys, needle: str) -> None:
     with pytest.raises(SystemExit) as e:
-        main([*args, "--steps", "5", "--out", str(out)])
+        main([*args, "--steps", "5", "--rise-masks", "5", "--out", str(out)])
     assert e.value.code == 2
     assert needle in capsys.readouterr().err
     assert not out.exists()
