@@ -20,13 +20,25 @@ def profile_cmd(
     arch_share: float = typer.Option(
         0.35, help="share of the budget for whole archs (calibration, held-out check)"
     ),
+    kit: str = typer.Option("", help="write a profile kit into this new directory for a device hynas does not run "
+                            "on (--target names the device); run its run_kit.py there"),
+    import_: str = typer.Option("", "--import", help="fit a predictor from a kit's KIT/timings.json"),
+    remote: str = typer.Option("", help="with --kit: copy, run and fetch it over SSH, ssh://user@host[:port]"),
+    ssh_option: list[str] | None = typer.Option(None, "--ssh-option", help="with --remote: an ssh -o Key=Value"),
+    remote_python: str = typer.Option("python3", help="with --remote: the device's Python (with onnxruntime, numpy)"),
+    threads: int = typer.Option(1, help="with --kit: onnxruntime intra-op threads on the device"),
 ) -> None:
-    """Measure units and whole archs of the spaces on a target, fit a latency predictor, report its accuracy."""
+    """Measure units and whole archs of the spaces on a target, fit a latency predictor, report its accuracy.
+
+    With --kit, write what to measure for another device instead; with --import, fit from its timings."""
     from hynas.errors import UserError
     from hynas.latency.profile import ProfileConfig, profile
     from hynas.search.config import parse_duration
 
     budget = parse_duration(time_budget) or 900.0
+    if import_ or kit or remote:
+        return _kit_cmd(kit, import_, remote, ssh_option or [], remote_python, target, space, budget, seed, out,
+                        threads)
     if not 0.05 <= arch_share <= 0.95:
         raise UserError(f"--arch-share must be in 0.05..0.95, got {arch_share}.")
     cfg = ProfileConfig(
@@ -38,15 +50,57 @@ def profile_cmd(
         f"measured {rep.units_measured} units and {rep.archs_measured} whole archs in {rep.seconds:.0f} s "
         f"({len(rep.failures)} failed)"
     )
-    for name, acc in (("predictor", rep.heldout), ("MACs-only", rep.macs_baseline)):
+    _echo_accuracy(rep.heldout, rep.macs_baseline)
+    for f in rep.failures[:5]:
+        typer.echo(f"  failed: {f}", err=True)
+    typer.echo(f"wrote {path}")
+
+
+def _echo_accuracy(heldout: dict, macs: dict) -> None:
+    for name, acc in (("predictor", heldout), ("MACs-only", macs)):
         typer.echo(
             f"held-out archs (n={acc['n']}), {name:9s}: within ±10% {acc['within_10pct']:.0%}, "
             f"within ±5% {acc['within_5pct']:.0%}, RMSE {acc['rmse_pct']:.1f}%, "
             f"Spearman {acc['spearman']:.3f}"
         )
-    for f in rep.failures[:5]:
-        typer.echo(f"  failed: {f}", err=True)
-    typer.echo(f"wrote {path}")
+
+
+def _kit_cmd(kit: str, import_: str, remote: str, ssh_options: list[str], python: str, target: str,
+             spaces: list[str], budget: float, seed: int, out: str, threads: int) -> None:
+    """--kit (write; with --remote also run, fetch and import) or --import (fit from timings)."""
+    from pathlib import Path
+
+    from hynas.errors import UserError
+    from hynas.latency.kit import check_kit_dir, check_kit_name, write_kit
+    from hynas.latency.kit_import import fit_from_kit
+    from hynas.latency.remote import parse_remote
+
+    if kit and import_:
+        raise UserError("--kit writes a kit and --import reads its timings; give one of them.")
+    if remote and not kit:
+        raise UserError("--remote runs a kit on a device: give --kit DIR (a new directory) with it.")
+    if kit:
+        check_kit_name(target)
+        check_kit_dir(Path(kit))
+        if len(spaces) != 1:
+            raise UserError(f"a kit is made for one space; got --space {' --space '.join(spaces)}.")
+        if not 1 <= threads <= 256:
+            raise UserError(f"--threads must be in 1..256, got {threads}.")
+        dev = parse_remote(remote, ssh_options, python) if remote else None
+        m = write_kit(kit, target, spaces[0], budget, seed, threads, progress=typer.echo)
+        typer.echo(f"wrote kit {kit}: {len(m['units'])} units, {len(m['archs'])} whole archs for '{target}'")
+        if dev is None:
+            typer.echo(f"next: copy {kit} to the device, run `python3 run_kit.py` there (needs onnxruntime and "
+                       f"numpy only), then `hynas profile --import {kit}/timings.json --out predictors/{target}.json`")
+            return
+        typer.echo(f"running it on {remote} ...")
+        import_ = str(dev.run_kit(Path(kit)))
+    pred = fit_from_kit(import_)
+    name = pred.target["name"]
+    _echo_accuracy(pred.meta["heldout_accuracy"], pred.meta["macs_baseline_heldout"])
+    path = pred.save(out or f"predictors/{name}.json")
+    typer.echo(f"wrote {path}: `hynas search --target {name}` predicts with it (a kit target predicts only; "
+               "--measure needs the device)")
 
 
 @app.command("latency")

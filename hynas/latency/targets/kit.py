@@ -64,5 +64,5 @@ def kit_target(name: str) -> KitTarget | None:
         batch=int(t.get("batch", 1)),
         threads=int(t.get("threads", 1)),
         source=str(path),
-        device_info=str(fp.get("device") or fp.get("cpu_model") or ""),
+        device_info=" / ".join(str(fp[k]) for k in ("cpu_model", "device") if fp.get(k)),
     )
