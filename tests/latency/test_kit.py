@@ -126,3 +126,58 @@ def test_kit_dir_must_be_new(kit, capsys):
     with pytest.raises(SystemExit) as e:
         main(["profile", "--kit", str(kit), "--target", "dev", "--space", TINY_SPACE])
     assert e.value.code == 2 and "is not an empty directory" in capsys.readouterr().err
+
+
+def _sshd(tmp: Path) -> tuple[subprocess.Popen, int, list[str]]:
+    """An sshd on 127.0.0.1 with its own host key, config and one authorized client key."""
+    import getpass
+    import socket
+    import time
+
+    sshd = Path("/usr/sbin/sshd")
+    if not sshd.exists() or not shutil.which("ssh-keygen") or getpass.getuser() != "root":
+        pytest.skip("needs /usr/sbin/sshd (Debian: apt-get install -y openssh-server), ssh-keygen and root")
+    for key in ("host", "client"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / key)], check=True)
+    (tmp / "authorized_keys").write_text((tmp / "client.pub").read_text())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp / "sshd_config").write_text(
+        f"ListenAddress 127.0.0.1\nHostKey {tmp / 'host'}\nAuthorizedKeysFile {tmp / 'authorized_keys'}\n"
+        f"PidFile {tmp / 'sshd.pid'}\nStrictModes no\nUsePAM no\nPermitRootLogin prohibit-password\n"
+        "PasswordAuthentication no\nSubsystem sftp /usr/lib/openssh/sftp-server\n")  # scp speaks SFTP
+    Path("/run/sshd").mkdir(exist_ok=True)
+    proc = subprocess.Popen([str(sshd), "-D", "-e", "-f", str(tmp / "sshd_config"), "-p", str(port)],
+                            stderr=subprocess.PIPE)
+    for _ in range(50):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    opts = [f"IdentityFile={tmp / 'client'}", "UserKnownHostsFile=/dev/null", "StrictHostKeyChecking=no",
+            "LogLevel=ERROR"]
+    return proc, port, opts
+
+
+@pytest.mark.slow
+def test_remote_kit_over_a_real_sshd(tmp_path, capsys):
+    proc, port, opts = _sshd(tmp_path)
+    try:
+        py = runtime_only_venv(tmp_path / "venv")
+        out = tmp_path / "preds" / "sshdev.json"
+        ssh_opts = [x for o in opts for x in ("--ssh-option", o)]
+        main(["profile", "--kit", str(tmp_path / "kit"), "--target", "sshdev", "--space", TINY_SPACE,
+              "--time-budget", "5s", "--remote", f"ssh://root@127.0.0.1:{port}", "--remote-python", str(py),
+              *ssh_opts, "--out", str(out)])
+        assert f"wrote {out}" in capsys.readouterr().out
+        assert json.loads(out.read_text())["target"]["name"] == "sshdev"
+        assert (tmp_path / "kit" / "timings.json").is_file()
+        with pytest.raises(SystemExit) as e:  # the runner fails there: its error comes back, exit 2
+            main(["profile", "--kit", str(tmp_path / "kit2"), "--target", "sshdev", "--space", TINY_SPACE,
+                  "--time-budget", "2s", "--remote", f"ssh://root@127.0.0.1:{port}", "--remote-python",
+                  "/nonexistent/python", *ssh_opts])
+        assert e.value.code == 2 and "running the kit failed" in capsys.readouterr().err
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
