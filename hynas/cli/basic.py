@@ -99,7 +99,8 @@ def list_cmd(what: str = typer.Argument("blocks", help="blocks | models | target
         return
     for name, item in reg.items():
         doc = (getattr(item, "__doc__", None) or "").strip().splitlines()
-        typer.echo(f"{name:18s} {doc[0] if doc else ''}")
+        why = item.unavailable() if what == "targets" else None  # targets say whether they run here
+        typer.echo(f"{name:18s} {doc[0] if doc else ''}" + (f"\n    unavailable here: {why}" if why else ""))
 
 
 def _list_models() -> None:

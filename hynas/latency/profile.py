@@ -153,6 +153,9 @@ def profile(cfg: ProfileConfig, progress: Progress = lambda _: None) -> ProfileR
 
     t0 = time.perf_counter()
     target = resolve_target(cfg.target)
+    refusal = getattr(target, "measure_refusal", None)  # a kit-made target: its device is elsewhere
+    if refusal:
+        raise UserError(refusal())
     spaces = [load_space(s) for s in cfg.spaces]
     rng = random.Random(cfg.seed)
     census = unit_census(spaces, cfg.census_archs, rng)

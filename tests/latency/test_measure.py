@@ -17,7 +17,7 @@ def test_targets_registered():
     for name, t in TARGETS.items():
         d = t.describe()
         assert (
-            d["name"] == name and d["batch"] >= 1 and d["threads"] >= 1 and d["precision"] in ("fp32", "int8")
+            d["name"] == name and d["batch"] >= 1 and d["threads"] >= 1 and d["precision"] in ("fp32", "fp16", "int8")
         )
 
 

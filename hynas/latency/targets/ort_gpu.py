@@ -81,10 +81,20 @@ class OrtGpu(Target):
         return lambda: sess.run(None, feed)  # outputs are copied to the host: run() returns after the GPU
 
 
-TARGETS.register("ort-cuda", OrtGpu("ort-cuda", runtime="onnxruntime", device="cuda", precision="fp32"))
+@dataclass(frozen=True)
+class OrtCuda(OrtGpu):
+    """onnxruntime CUDAExecutionProvider on the first NVIDIA GPU, fp32 (needs onnxruntime-gpu)."""
+
+
+@dataclass(frozen=True)
+class OrtTensorrt(OrtGpu):
+    """onnxruntime TensorrtExecutionProvider on the first NVIDIA GPU, fp16 engines (needs onnxruntime-gpu + TensorRT)."""
+
+
+TARGETS.register("ort-cuda", OrtCuda("ort-cuda", runtime="onnxruntime", device="cuda", precision="fp32"))
 TARGETS.register(
     "ort-tensorrt",
-    OrtGpu(
+    OrtTensorrt(
         "ort-tensorrt", runtime="onnxruntime", device="cuda", precision="fp16",
         provider="TensorrtExecutionProvider",
     ),

@@ -42,10 +42,20 @@ class TorchCudaVariant(TorchCuda):
         return run
 
 
+@dataclass(frozen=True)
+class TorchCudaFp16(TorchCudaVariant):
+    """PyTorch eager mode on the first CUDA GPU in fp16 (weights and activations); each run waits for the GPU."""
+
+
+@dataclass(frozen=True)
+class TorchCompileCuda(TorchCudaVariant):
+    """torch.compile (inductor, max-autotune without CUDA graphs) on the first CUDA GPU, fp32."""
+
+
 TARGETS.register(
-    "torch-cuda-fp16", TorchCudaVariant("torch-cuda-fp16", runtime="torch", device="cuda", precision="fp16")
+    "torch-cuda-fp16", TorchCudaFp16("torch-cuda-fp16", runtime="torch", device="cuda", precision="fp16")
 )
 TARGETS.register(
     "torch-compile-cuda",
-    TorchCudaVariant("torch-compile-cuda", runtime="torch-inductor", device="cuda", precision="fp32", compiled=True),
+    TorchCompileCuda("torch-compile-cuda", runtime="torch-inductor", device="cuda", precision="fp32", compiled=True),
 )
