@@ -19,6 +19,8 @@ def calibrate_cmd(
     time_budget: str = typer.Option("60s", help="stop timing after this long once 5 archs are timed"),
     method: str = typer.Option("auto", help="global | family | auto (lower leave-one-out error)"),
     out: str = typer.Option("", help="file to write (default predictors/<target>.json; never the source)"),
+    source: str = typer.Option("", help="predictor file to adapt (default: the target's own); another "
+                               "target's file adapts it to this target"),
     seed: int = typer.Option(0),
 ) -> None:
     """Time K archs on this machine and write the target's predictor adapted to it (with a calibration record)."""
@@ -35,7 +37,9 @@ def calibrate_cmd(
         raise UserError(f"--method must be global, family or auto, got '{method}'.")
     budget = parse_duration(time_budget) or 60.0
     resolve_target(target)
-    src = find_predictor(target)
+    src = Path(source) if source else find_predictor(target)
+    if not src.is_file():
+        raise UserError(f"--source {src}: no such predictor file.")
     dest = Path(out or f"predictors/{target}.json")
     if dest.resolve() == src.resolve():
         raise UserError(f"--out {dest} is the source predictor itself; give another --out FILE "

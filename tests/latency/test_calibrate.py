@@ -103,10 +103,16 @@ def test_calibrate_cli_writes_a_new_file_and_refuses_bad_input(foreign, tmp_path
     text = capsys.readouterr().out
     assert "timed 5 archs" in text and f"wrote {out}" in text
     assert Predictor.load(out).meta["calibration"]["k"] == 5
+    other = tmp_path / "cal" / "torch-cpu.json"  # another target's predictor adapted to this one
+    main(["calibrate", "--target", "torch-cpu", "--source", str(tmp_path / "ort-cpu.json"), "--archs", "5",
+          "--out", str(other)])
+    adapted = Predictor.load(other)
+    assert adapted.target["name"] == "torch-cpu" and adapted.meta["calibration"]["source_target"] == "ort-cpu"
     for args, msg in (
         (["--out", str(tmp_path / "ort-cpu.json")], "is the source predictor itself"),
         (["--archs", "2", "--out", str(out)], "--archs must be in 5..500"),
         (["--target", "ort-cpu@x1", "--out", str(out)], "suffix '@x1' is not allowed"),
+        (["--source", str(tmp_path / "nope.json"), "--out", str(out)], "no such predictor file"),
     ):
         with pytest.raises(SystemExit) as e:
             main(["calibrate", *args])
