@@ -109,15 +109,21 @@ def _predicted(
     from hynas.latency.calibrate import DEFAULT_ARCHS, calibrate_here
     from hynas.latency.predict import foreign_differences, load_predictor_file, predictor_warnings
     from hynas.latency.target import lookup_target
+    from hynas.latency.targets.kit import KitTarget
 
     pred = load_predictor_file(path)
     diffs = foreign_differences(target, pred)
     rec: dict[str, Any] = {"method": "predicted", "predictor": str(path)}
+    spec = lookup_target(target)
+    if isinstance(spec, KitTarget):
+        line = (f"latency: predicted by {path}, fitted from a profile kit run on {spec.device_info or 'its device'} "
+                "(a kit target predicts only; it is not calibrated here)")
+        return LatencySource(False, [line], path, {**rec, "kit": True})
     if not diffs:
         line = f"latency: predicted by {path}, measured on this machine (--measure times every candidate instead)"
         return LatencySource(False, [line], path, rec)
     why_not = ("--no-calibrate" if not calibrate else "no run directory to keep the calibration in"
-               if run_dir is None else lookup_target(target).unavailable())
+               if run_dir is None else spec.unavailable())
     if why_not:
         return LatencySource(False, [f"latency: predicted by {path}, not calibrated ({why_not})",
                                      *predictor_warnings(target, path)], path,
