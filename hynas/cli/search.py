@@ -42,8 +42,12 @@ def search_cmd(
     worker_cpus: float = typer.Option(1.0, help="ray backend: CPUs each candidate reserves"),
     worker_gpus: float = typer.Option(0.0, help="ray backend: GPUs each candidate reserves (e.g. 1 with "
                                       "--target torch-cuda; fractions share a GPU)"),
-    table: str = typer.Option("", help="search NAS-Bench-201 by table lookup (path to nb201_cifar10.csv) "
-                              "instead of training: objectives validation accuracy and Xeon latency"),
+    table: str = typer.Option("", help="search NAS-Bench-201 by table lookup instead of training: a shipped table "
+                              "(nb201-cifar10: validation accuracy, Xeon latency; nb201-cifar100: test accuracy, "
+                              "Pixel 3 latency) or an NB201-format CSV (.csv/.csv.gz with an arch_str column)"),
+    table_accuracy: str = typer.Option("", help="--table: the column read as accuracy (default: the table's)"),
+    table_latency: str = typer.Option("", help="--table: the latency column in ms, e.g. latency_ms_titan_rtx_1"),
+    table_test: str = typer.Option("", help="--table: a test-accuracy column, reported beside what the search reads"),
     screen: int = typer.Option(1, help="multi-fidelity: cheap-score this many proposals (zero-cost proxy + "
                                "predicted latency) per trained candidate; 1 = off"),
     prune: bool = typer.Option(False, "--prune", help="multi-fidelity: stop training candidates that fall "
@@ -71,7 +75,8 @@ def search_cmd(
                        objectives=objs, dataset=dataset, proxy=proxy, train_steps=train_steps,
                        measure=timed, constraints=tuple(constraint), backend=backend, workers=workers,
                        ray_address=ray_address or None, worker_cpus=worker_cpus, worker_gpus=worker_gpus,
-                       table=table or None, screen=screen, prune=prune,
+                       table=table or None, table_accuracy=table_accuracy or None,
+                       table_latency=table_latency or None, table_test=table_test or None, screen=screen, prune=prune,
                        heartbeat_s=heartbeat or None, trial_timeout_s=parse_duration(trial_timeout),
                        trial_memory_mb=trial_memory or None)
     _check_names(cfg)
@@ -121,11 +126,13 @@ class _Progress:
         self.front = RunningFront()
 
     def __enter__(self) -> Self:
-        self.progress.start()
-        self.task = self.progress.add_task("", total=self.budget)
+        self.task: Any = None  # the bar appears with the search's first event: nothing shows before a refusal
         return self
 
     def update(self, event: dict[str, Any]) -> None:
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("", total=self.budget)
         values, dirs = event.get("values"), event.get("directions", [])
         if values is not None:
             self.front.add(values, dirs)

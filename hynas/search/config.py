@@ -74,7 +74,10 @@ class SearchConfig:
     ray_address: str | None = None  # None: a local Ray instance; "auto" or HOST:PORT: a running cluster
     worker_cpus: float = 1.0  # Ray resources each candidate reserves
     worker_gpus: float = 0.0
-    table: str | None = None  # a tabular benchmark (NAS-Bench-201 CSV) instead of a space: no training
+    table: str | None = None  # a tabular benchmark instead of a space (no training): shipped name or NB201-format CSV
+    table_accuracy: str | None = None  # the table's column a search reads as accuracy (None: the table's default)
+    table_latency: str | None = None  # the table's latency column (ms)
+    table_test: str | None = None  # the table's test-accuracy column, only reported
     screen: int = 1  # multi-fidelity: cheap-score this many proposals per trained candidate (1 = off)
     prune: bool = False  # multi-fidelity: stop training of candidates behind at a rung (ASHA-style)
     heartbeat_s: int | None = None  # RDB/journal storages: mark trials stale after 4 missed beats
@@ -97,6 +100,8 @@ class SearchConfig:
             raise UserError(f"--worker-cpus must be positive, got {self.worker_cpus}.")
         if not self.worker_gpus >= 0:
             raise UserError(f"--worker-gpus must be 0 or more, got {self.worker_gpus}.")
+        if self.table is None and (self.table_accuracy or self.table_latency or self.table_test):
+            raise UserError("--table-accuracy, --table-latency and --table-test name columns of a --table.")
         if self.screen < 1:
             raise UserError(f"--screen must be at least 1, got {self.screen}.")
         self.parsed_constraints()

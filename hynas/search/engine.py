@@ -199,7 +199,7 @@ class Search:
         """What a progress display needs after a tell, without reading the study (``values``: a complete
         trial's objective values, else None)."""
         values = self.study._storage.get_trial(trial._trial_id).values if status == "complete" else None
-        return {"trial": self.mirror.number(trial), "status": status, "values": values, "done": self.done,
+        return {"trial": self.mirror.number(trial) if trial is not None else None, "status": status, "values": values, "done": self.done,
                 "budget": self.budget, "directions": [d.name.lower() for d in self.study.directions],
                 "summary": self.summary}
 
@@ -276,6 +276,8 @@ def run_search(cfg: SearchConfig, progress: Callable[[dict[str, Any]], None] | N
     summary = SearchSummary(run_dir=cfg.run_dir, recovered=recover_interrupted(study))
     search = Search(study, problem, cfg.objectives, cfg.budget, cfg.time_budget_s, cfg.parsed_constraints(),
                     summary)
+    if progress is not None:
+        progress(search.event(None, "started"))  # the run directory is ready: displays may start
     with Heartbeat(search, cfg.heartbeat_s):
         BACKENDS.get(cfg.backend)(search, cfg, progress)
     return search.finish()

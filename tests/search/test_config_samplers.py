@@ -18,12 +18,7 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 @pytest.fixture(scope="module")
 def table(request: pytest.FixtureRequest) -> NB201Table:
-    from tests.conftest import SHARED_DATA
-
-    p = SHARED_DATA / "nb201_cifar10.csv"
-    if not p.is_file():
-        pytest.skip(f"NAS-Bench-201 table not found at {p}")
-    return NB201Table(p)
+    return NB201Table("nb201-cifar10")
 
 @pytest.mark.parametrize("text,metric,op,bound", [("latency_ms<=5", "latency_ms", "<=", 5.0),
                                                    (" params_m < 1e1 ", "params_m", "<", 10.0),

@@ -14,11 +14,10 @@ import pytest
 
 from hynas.cli import main
 from hynas.results.trials import load_run
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import NB201_TABLE, REPO
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
-TABLE = SHARED_DATA / "nb201_cifar10.csv"
-needs_table = pytest.mark.skipif(not TABLE.is_file(), reason=f"NAS-Bench-201 table not found at {TABLE}")
+TABLE = NB201_TABLE
 
 
 def _hynas(*args: str) -> list[str]:
@@ -79,7 +78,6 @@ def test_resume_after_sigkill_keeps_every_finished_trial_once(tmp_path: Path) ->
     assert not [t for t in run.trials if t.state == "RUNNING"]
 
 
-@needs_table
 def test_budget_time_budget_and_journal_storage(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     rd = tmp_path / "nb"
     base = ["search", "--table", str(TABLE), "--run-dir", str(rd), "--sampler", "evolution",
@@ -96,7 +94,6 @@ def test_budget_time_budget_and_journal_storage(tmp_path: Path, capsys: pytest.C
     assert (tmp_path / "journal.log").stat().st_size > 0 and not (rd / "study.db").exists()
 
 
-@needs_table
 def test_run_dir_refuses_other_constraints(tmp_path: Path) -> None:
     from hynas.errors import UserError
     from hynas.search import SearchConfig, run_search
@@ -107,7 +104,6 @@ def test_run_dir_refuses_other_constraints(tmp_path: Path) -> None:
         run_search(SearchConfig(**cfg, constraints=("latency_ms<=3",)))
 
 
-@needs_table
 def test_rdb_heartbeat_fails_stale_trials_of_a_dead_host(tmp_path: Path) -> None:
     """A RUNNING trial another host left behind is failed after its grace period, and does not count."""
     from hynas.search import SearchConfig, run_search
@@ -127,7 +123,6 @@ def test_rdb_heartbeat_fails_stale_trials_of_a_dead_host(tmp_path: Path) -> None
     assert states[ghost.number] == "FAIL" and summary.complete == 5
 
 
-@needs_table
 def test_cli_single_objective_defaults_to_bo_and_counts_effective_cells(tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture) -> None:
     """`--objectives accuracy` on the table: the default sampler is bo, and two cells that differ only on
@@ -150,7 +145,6 @@ def test_cli_single_objective_defaults_to_bo_and_counts_effective_cells(tmp_path
     assert arch_str(effective_ops(("none",) * 6)) == arch_str(effective_ops(("nor_conv_3x3",) * 3 + ("none",) * 3))
 
 
-@needs_table
 def test_unknown_rdb_schema_takes_optunas_public_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture) -> None:
     """The bulk row writes know one Optuna schema; with any other the same run goes through RDBStorage's

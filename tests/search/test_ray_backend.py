@@ -11,10 +11,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.conftest import SHARED_DATA
+from tests.conftest import NB201_TABLE
 
-TABLE = SHARED_DATA / "nb201_cifar10.csv"
-pytestmark = pytest.mark.skipif(not TABLE.is_file(), reason=f"NAS-Bench-201 table not found at {TABLE}")
+TABLE = NB201_TABLE
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
@@ -24,7 +23,8 @@ def _worker_pids(study: optuna.Study) -> set[int]:
 
 @pytest.mark.slow
 def test_ray_two_workers_survive_a_killed_worker(tmp_path: Path) -> None:
-    ray = pytest.importorskip("ray")
+    import ray
+
     from hynas.search.backends.ray_tasks import init_ray, run_ray
     from hynas.search.engine import Search
     from hynas.search.problems.tabular import NB201Table, TabularProblem
@@ -62,7 +62,8 @@ def test_ray_two_workers_survive_a_killed_worker(tmp_path: Path) -> None:
 
 def test_ray_cli_run_lands_in_the_same_study(tmp_path: Path) -> None:
     """Fast variant: `hynas search --backend ray --workers 2` fills the run directory the results reader uses."""
-    ray = pytest.importorskip("ray")
+    import ray
+
     from hynas.cli import main
     from hynas.results.trials import load_run
 
@@ -101,7 +102,8 @@ def test_pruned_outcome_pickles_whole() -> None:
 
 def test_gpus_the_cluster_lacks_are_refused_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """Ray would queue a task asking for a missing GPU forever; the search refuses it up front."""
-    ray = pytest.importorskip("ray")
+    import ray
+
     from hynas.cli import main
 
     try:
@@ -117,7 +119,8 @@ def test_gpus_the_cluster_lacks_are_refused_with_exit_2(tmp_path: Path, capsys: 
 
 def test_prune_works_on_the_ray_backend(tmp_path: Path) -> None:
     """`--prune` with `--backend ray`: real short trainings on 2 workers, rungs decided by the shared board."""
-    ray = pytest.importorskip("ray")
+    import ray
+
     from hynas.results.trials import load_run
     from hynas.search import SearchConfig, run_search
 

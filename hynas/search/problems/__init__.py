@@ -15,8 +15,11 @@ def make_problem(cfg: SearchConfig) -> tuple[Problem, str]:
     if cfg.table is not None:
         from hynas.search.problems.tabular import NB201Table, TabularProblem
 
-        table = NB201Table(cfg.table)
-        return TabularProblem(table, cfg.objectives), f"nas-bench-201 table {table.path.name} ({len(table)} cells)"
+        table = NB201Table(cfg.table, accuracy=cfg.table_accuracy, latency=cfg.table_latency, test=cfg.table_test)
+        c = table.cols
+        return TabularProblem(table, cfg.objectives), (
+            f"nas-bench-201 table {table.path.name} ({len(table)} cells; accuracy {c.accuracy}, latency {c.latency}"
+            + (f", test {c.test}" if c.test else "") + ")")
     from hynas.search.problems.space import SpaceProblem
 
     problem = SpaceProblem(cfg)

@@ -15,7 +15,7 @@ from typing import Any
 from hynas.errors import UserError
 from hynas.nb201 import EDGE_NAMES, OPS, NB201Table, effective_ops
 from hynas.nb201 import to_string as arch_str
-from hynas.search.types import BaseProblem, Candidate, Evaluation, Report
+from hynas.search.types import BaseProblem, Candidate, Evaluation, Rejected, Report
 
 __all__ = ["NB201Table", "TabularProblem"]
 
@@ -27,10 +27,10 @@ class TabularProblem(BaseProblem):
 
     def __init__(self, table: NB201Table, objectives: Sequence[str] = ("accuracy",), delay_s: float = 0.0) -> None:
         """``delay_s`` simulates an evaluation's duration (tests and benchmarks of parallel backends)."""
+        known = ("accuracy", "latency_ms", "params_m") if table.has_params else ("accuracy", "latency_ms")
         for o in objectives:
-            if o not in ("accuracy", "latency_ms", "params_m"):
-                raise UserError(f"objective '{o}' is not in the NAS-Bench-201 table. Known: accuracy, latency_ms, "
-                                "params_m.")
+            if o not in known:
+                raise UserError(f"objective '{o}' is not in the table {table.path.name}. Known: {', '.join(known)}.")
         self.table = table
         self.objectives = tuple(objectives)
         self.delay_s = delay_s
@@ -48,7 +48,14 @@ class TabularProblem(BaseProblem):
             import time
 
             time.sleep(self.delay_s)
+        if cand.payload not in self.table:  # a table of some cells only: the others cost nothing
+            raise Rejected(f"not_in_table: {cand.attrs['arch_str']} is not in {self.table.path.name}")
         e = self.table[cand.payload]
-        values = {"accuracy": e.valid_acc, "latency_ms": e.latency_ms, "params_m": e.params_m}
-        return Evaluation(values, {"test_acc": e.test_acc, "params": e.params_m * 1e6,
-                                   "latency_method": "table:xeon_gold_6226"})
+        values = {"accuracy": e.valid_acc, "latency_ms": e.latency_ms}
+        attrs: dict[str, Any] = {"latency_method": f"table:{self.table.latency_name}"}
+        if self.table.has_params:
+            values["params_m"] = e.params_m
+            attrs["params"] = e.params_m * 1e6
+        if e.test_acc is not None:
+            attrs["test_acc"] = e.test_acc
+        return Evaluation(values, attrs)

@@ -19,7 +19,8 @@ from hynas.search.config import SearchConfig
 
 RUN_FORMAT = 1
 STUDY_NAME = "hynas"
-_MUST_MATCH = ("objectives", "space_sha", "target", "dataset", "proxy", "train_steps", "seed", "table", "constraints")
+_MUST_MATCH = ("objectives", "space_sha", "target", "dataset", "proxy", "train_steps", "seed", "table", "constraints",
+               "table_accuracy", "table_latency", "table_test")
 
 
 def default_storage(run_dir: Path) -> str:
