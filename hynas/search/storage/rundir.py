@@ -51,9 +51,10 @@ def prepare(cfg: SearchConfig, space_text: str, fingerprint: dict[str, Any] | No
     """Create or re-open a run directory; returns its run.json content."""
     rd = Path(cfg.run_dir)
     meta_path = rd / "run.json"
+    storage, inside = stored_storage(cfg.storage or default_storage(rd), rd)
     meta = {"format": RUN_FORMAT, "config": cfg.as_dict(), "space_yaml": space_text, "space_sha": space_sha(space_text),
-            "versions": versions(), "fingerprint": fingerprint or {},
-            "storage": cfg.storage or default_storage(rd), "study_name": STUDY_NAME, **invocation()}
+            "versions": versions(), "fingerprint": fingerprint or {}, "storage": storage,
+            **({"storage_in_run_dir": True} if inside else {}), "study_name": STUDY_NAME, **invocation()}
     if meta_path.exists():
         old = read_meta(rd)
         new_cmp = dict(cfg.as_dict(), space_sha=meta["space_sha"])
@@ -67,11 +68,53 @@ def prepare(cfg: SearchConfig, space_text: str, fingerprint: dict[str, Any] | No
         for k in ("backend", "workers", "ray_address", "worker_cpus", "worker_gpus", "heartbeat_s",
                   "sampler"):  # how, not what, is searched
             old["config"][k] = getattr(cfg, k)
-        _write_atomic(meta_path, json.dumps(old, indent=2))
+        _write_meta(meta_path, old)
         return old
     rd.mkdir(parents=True, exist_ok=True)
-    _write_atomic(meta_path, json.dumps(meta, indent=2))
+    _write_meta(meta_path, meta)
+    meta[_DIR] = str(rd.resolve())
     return meta
+
+
+_DIR = "_run_dir"  # in memory only: the directory a run.json was read from (relative storage resolves there)
+
+
+def _write_meta(path: Path, meta: dict[str, Any]) -> None:
+    _write_atomic(path, json.dumps({k: v for k, v in meta.items() if k != _DIR}, indent=2))
+
+
+def _file_url(url: str) -> tuple[str, str] | None:
+    """(scheme prefix, file path) of a SQLite or journal URL; None for a server URL."""
+    if url.startswith("sqlite:///"):
+        return "sqlite:///", url[len("sqlite:///"):]
+    if url.startswith("journal:"):
+        path = url[len("journal:"):]
+        return "journal:", path[2:] if path.startswith("///") else path
+    return None
+
+
+def stored_storage(url: str, run_dir: Path) -> tuple[str, bool]:
+    """The storage URL as run.json keeps it: a SQLite or journal file inside the run directory is stored
+    relative to it (True), so a copied or moved run directory reads its own study; anything else as given."""
+    f = _file_url(url)
+    if f is None or not f[1]:
+        return url, False
+    try:
+        rel = Path(f[1]).resolve().relative_to(run_dir.resolve())
+    except ValueError:
+        return url, False
+    return f[0] + rel.as_posix(), True
+
+
+def storage_url(meta: dict[str, Any]) -> str:
+    """The URL to open for a run.json: a path stored relative to the run directory is resolved against the
+    directory the run.json was read from (wherever it lies now)."""
+    url = meta["storage"]
+    if not meta.get("storage_in_run_dir"):
+        return url
+    prefix, rel = _file_url(url) or ("", url)
+    base = Path(meta.get(_DIR) or meta["config"]["run_dir"])
+    return prefix + str((base / rel).resolve())
 
 
 def invocation() -> dict[str, str]:
@@ -106,6 +149,7 @@ def read_meta(run_dir: str | Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != RUN_FORMAT:
         raise UserError(f"{p}: run format {meta.get('format') if isinstance(meta, dict) else '?'} is not "
                         f"supported by this hynas (format {RUN_FORMAT}); re-run the search with this version.")
+    meta[_DIR] = str(rd.resolve())
     return meta
 
 
@@ -200,9 +244,11 @@ def open_study(meta: dict[str, Any], sampler: Any = None, create: bool = False) 
 
     from hynas.search.config import OBJECTIVES
 
-    url = meta["storage"]
+    url = storage_url(meta)
     if not create and url.startswith("sqlite:///") and not _sqlite_schema_ready(url):
-        raise UserError(f"no study '{meta['study_name']}' in {url} yet (the search has not created it).")
+        where = f" of {meta[_DIR]}" if meta.get(_DIR) else ""
+        raise UserError(f"no study '{meta['study_name']}' in {url} yet: the search{where} has not created it, or "
+                        "the run directory was copied without its study.")
     storage = make_storage(url, meta["config"].get("heartbeat_s"))
     if create:
         dirs = [OBJECTIVES[o] for o in meta["config"]["objectives"]]
@@ -211,4 +257,4 @@ def open_study(meta: dict[str, Any], sampler: Any = None, create: bool = False) 
     try:
         return optuna.load_study(study_name=meta["study_name"], storage=storage, sampler=sampler)
     except KeyError:
-        raise UserError(f"no study '{meta['study_name']}' in {meta['storage']}.") from None
+        raise UserError(f"no study '{meta['study_name']}' in {url}.") from None
