@@ -69,7 +69,7 @@ def decode(path: str, grey: bool) -> np.ndarray:
     im = open_image(path)
     try:
         with im:
-            return np.asarray(im.convert("L" if grey else "RGB"))
+            return np.array(im.convert("L" if grey else "RGB"))  # a writable copy (torch.from_numpy needs one)
     except OSError as e:  # truncated or corrupt data past the header
         raise UserError(f"{path}: corrupt image data ({e}). Remove or replace the file.") from None
 
@@ -112,7 +112,7 @@ def load_image_folder(root: Path, recipe: TrainRecipe) -> Any:
 
         return StreamedDataset.create(root.name, files, labels, val_files, val_labels, classes=len(classes),
                                       channels=channels, sizes=sizes, seed=recipe.seed,
-                                      reason=f"{train_mb:.0f} MB as float32 > stream_above_mb "
+                                      reason=f"{train_mb:.0f} MiB as float32 > stream_above_mb "
                                              f"{recipe.stream_above_mb}" if len(sizes) == 1 else "mixed sizes")
     x = np.stack([decode(f, grey) for f in files])
     if not split:

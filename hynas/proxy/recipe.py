@@ -52,7 +52,7 @@ class TrainRecipe:
     eval_every: int | None = None  # default: 4 evaluations per run
     interim_eval_samples: int = 250  # intermediate (pruning) evaluations use this many held-out images
     loader_workers: int | None = None  # DataLoader worker processes for streamed data; None: min(4, cores)
-    stream_above_mb: int = 512  # datasets whose float32 training tensors exceed this stream from disk
+    stream_above_mb: int = 512  # an ImageFolder whose float32 training tensors exceed this many MiB streams from disk
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -116,7 +116,7 @@ class StreamedDataset:
         if not val_files:
             order = np.random.default_rng(0).permutation(len(files))
             n_val = max(1, round(len(files) * 0.2))
-            tr, va = sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
+            tr, va = order[n_val:].tolist(), order[:n_val].tolist()  # the same split and order as from_arrays
             files, val_files, y, yv = [files[i] for i in tr], [files[i] for i in va], y[tr], y[va]
         else:
             yv = torch.tensor(val_labels, dtype=torch.int64)
@@ -124,7 +124,7 @@ class StreamedDataset:
         pick = np.random.default_rng(seed).permutation(len(files))[:STATS_SAMPLE]
         px = [pixels(files[i], grey).flatten(1) for i in pick]
         allpx = torch.cat(px, dim=1)
-        mean, std = allpx.mean(dim=1), allpx.std(dim=1) + 1e-6
+        mean, std = allpx.mean(dim=1), allpx.std(dim=1, correction=0) + 1e-6  # as from_arrays (NumPy, ddof 0)
         notes = {"storage": f"streamed from disk ({reason})",
                  "normalisation": f"from {len(pick)} of {len(files)} training images"}
         native = next(iter(sizes)) if len(sizes) == 1 else None

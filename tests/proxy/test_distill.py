@@ -64,3 +64,27 @@ def test_missing_or_bad_weights_are_user_errors(tmp_path: Path, setup) -> None:
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="tensors-only"):
         teacher_from_checkpoint(tmp_path / "bad.pt", folder / "arch.json")
+
+
+def test_recipe_teacher_distils_and_refuses_mismatches(setup, tmp_path: Path) -> None:
+    from hynas.export.codegen import generate_source
+    from hynas.proxy.recipe import TrainRecipe
+
+    data, arch, _, folder = setup
+    (folder / "model.py").write_text(generate_source(arch))
+    student = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, 2, 1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                                  torch.nn.Flatten(), torch.nn.Linear(8, 10))
+    recipe = TrainRecipe(steps=6, batch_size=16, teacher=str(folder), distill_temperature=2.0, distill_weight=0.7)
+    res = train_proxy(student, data, recipe=recipe)  # a folder holding model.py + model.pt
+    assert res.steps == 6 and res.train_loss > 0
+    assert recipe.fingerprint() != recipe.updated(distill_weight=0.5).fingerprint()
+    other = arch.with_input(classes=7)
+    (tmp_path / "model.py").write_text(generate_source(other))
+    torch.save(build_model(other).state_dict(), tmp_path / "model.pt")
+    with pytest.raises(UserError, match="predicts 7 classes, digits has 10"):
+        train_proxy(student, data, recipe=recipe.updated(teacher=str(tmp_path / "model.py")))
+    (tmp_path / "junk.py").write_text("this is not python(")
+    with pytest.raises(UserError, match="not a model file written by `hynas export`"):
+        train_proxy(student, data, recipe=recipe.updated(teacher=str(tmp_path / "junk.py")))
+    with pytest.raises(UserError, match="no such model file"):
+        train_proxy(student, data, recipe=recipe.updated(teacher=str(tmp_path / "absent.py")))
