@@ -54,6 +54,12 @@ def ceil_to(size: int, patch: int) -> int:
     return -(-size // patch) * patch
 
 
+def fit_patch(h: int, w: int, patch: int) -> int:
+    """The patch used on an h x w map: the knob's, or 1 when the map is smaller than it (one token per pixel,
+    no resize; never the case for the official models at 224, where the smallest map is 7x7)."""
+    return patch if h >= patch and w >= patch else 1
+
+
 def unfold_patches(x: torch.Tensor, patch: int) -> torch.Tensor:
     """(B, C, H, W) -> (B * p * p, H*W / p^2, C): one sequence per pixel offset inside the patches."""
     b, c, h, w = x.shape
@@ -186,11 +192,12 @@ class MobileViTBlock(nn.Module):
         shortcut = x
         y = self.conv_1x1(self.conv_kxk(x))
         h, w = y.shape[2], y.shape[3]
-        hp, wp = ceil_to(h, self.patch), ceil_to(w, self.patch)
+        p = fit_patch(h, w, self.patch)
+        hp, wp = ceil_to(h, p), ceil_to(w, p)
         if (hp, wp) != (h, w):
             y = F.interpolate(y, size=(hp, wp), mode="bilinear", align_corners=False)
-        t = self.norm(self.transformer(unfold_patches(y, self.patch)))
-        y = fold_patches(t, self.patch, hp, wp)
+        t = self.norm(self.transformer(unfold_patches(y, p)))
+        y = fold_patches(t, p, hp, wp)
         if (hp, wp) != (h, w):
             y = F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
         y = self.conv_proj(y)
@@ -201,7 +208,7 @@ class MobileViTBlock(nn.Module):
     @staticmethod
     def macs(in_ch: int, out_ch: int, stride: int, h: int, w: int, *, dim: int = 144, depth: int = 2,
              patch: int = 2, mlp_ratio: int = 2, kernel: int = 3, fusion: bool = True, **_: object) -> int:
-        n = h * w
+        n, patch = h * w, fit_patch(h, w, patch)
         nt = ceil_to(h, patch) * ceil_to(w, patch)
         layer = 4 * nt * dim * dim + 2 * nt * (nt // (patch * patch)) * dim + 2 * nt * dim * dim * mlp_ratio
         m = kernel * kernel * in_ch * in_ch * n + in_ch * dim * n + depth * layer + dim * out_ch * n
@@ -257,7 +264,7 @@ class MobileViTv2Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
-        p = self.patch
+        p = fit_patch(h, w, self.patch)
         hp, wp = ceil_to(h, p), ceil_to(w, p)
         if (hp, wp) != (h, w):
             x = F.interpolate(x, size=(hp, wp), mode="bilinear", align_corners=True)
@@ -274,7 +281,7 @@ class MobileViTv2Block(nn.Module):
     @staticmethod
     def macs(in_ch: int, out_ch: int, stride: int, h: int, w: int, *, attn_ratio: float = 0.5, depth: int = 2,
              patch: int = 2, mlp_ratio: int = 2, kernel: int = 3, **_: object) -> int:
-        dim = _make_divisible(attn_ratio * in_ch, 8)
+        dim, patch = _make_divisible(attn_ratio * in_ch, 8), fit_patch(h, w, patch)
         n = ceil_to(h, patch) * ceil_to(w, patch)
         layer = n * dim * (1 + 2 * dim) + n * dim * dim + 2 * n * dim * dim * mlp_ratio
         return n * (kernel * kernel * in_ch + in_ch * dim + dim * out_ch) + depth * layer

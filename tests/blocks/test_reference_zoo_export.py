@@ -38,3 +38,21 @@ def test_zoo_reference_round_trips_through_generated_code(name: str) -> None:
         warnings.simplefilter("ignore")
         torch.onnx.export(clone, (x[:1],), buf, dynamo=False, opset_version=17)
     assert buf.getbuffer().nbytes > 0
+
+
+@pytest.mark.parametrize("name", ["mobilevit_s", "mobilevitv2_100"])
+def test_mobilevit_runs_in_onnxruntime_on_maps_smaller_than_its_patch(name: str) -> None:
+    """At a 32x32 input the last stage's map is 1x1: one token per pixel, no resize (which onnxruntime's
+    graph optimiser rejects at that size), outputs equal to torch's."""
+    import onnxruntime as ort
+
+    from hynas.latency.onnx_io import export_bytes
+
+    arch = scale_widths(fixed_arch(load_space(REF / f"{name}.yaml")), 4).with_input(resolution=32, classes=10)
+    torch.manual_seed(0)
+    model = build_model(arch).eval()
+    x = torch.randn(2, 3, 32, 32)
+    sess = ort.InferenceSession(export_bytes(model, (2, 3, 32, 32)), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(sess.run(None, {"input": x.numpy()})[0]), model(x),
+                                   atol=1e-4, rtol=1e-4)
