@@ -10,7 +10,8 @@ Facts from the official code (as ported to timm, which the reference counts foll
 - the inverted residual expands the *input* width (hidden = make_divisible(in x ratio, 8)),
   1x1 + BN + SiLU, depthwise 3x3 (strides) + BN + SiLU, 1x1 + BN, no activation after, and
   an identity shortcut only when the shapes match (no projection shortcut);
-- the v1 block: full 3x3 conv + BN + SiLU (local), 1x1 to the transformer width (no BN),
+- the v1 block: full 3x3 conv + BN + SiLU (local), 1x1 to the transformer width (no BN;
+  1.5x the block width in S and XS, 1.33/1.25/1.2x in XXS),
   unfold into p x p patches (the pixels at one offset of every patch form one sequence),
   pre-norm ViT blocks (4 heads, biased qkv, MLP ratio 2, SiLU), LayerNorm, fold, 1x1 back to
   the block width + BN + SiLU, concatenation with the block input, 3x3 fusion conv + BN +
@@ -158,16 +159,10 @@ class ViTLayer(nn.Module):
         return t + self.fc2(self.act(self.fc1(self.norm2(t))))
 
 
-def _patch_refusal(dim: int, heads: int) -> str | None:
-    if dim % heads:
-        return f"heads {heads} must divide the transformer width dim {dim}"
-    return None
-
-
 @register_block("mobilevit", role="body", family="mobilevit", attention=True, paper=PAPER,
-                knobs={"dim": int_knob(144, 8, 1024, "transformer width"),
+                knobs={"attn_ratio": float_knob(1.5, 0.25, 4.0, "transformer width / input width (rounded to 8)"),
                        "depth": int_knob(2, 1, 12, "transformer layers"),
-                       "heads": int_knob(4, 1, 16, "attention heads (must divide dim)"),
+                       "heads": choice_knob(4, (1, 2, 4, 8), "attention heads (divide the width, a multiple of 8)"),
                        "patch": int_knob(2, 1, 8, "patch size"),
                        "mlp_ratio": int_knob(2, 1, 8), "kernel": choice_knob(3, (3, 5)),
                        "fusion": bool_knob(True, "concatenate the input and fuse with a kxk conv"),
@@ -175,11 +170,11 @@ def _patch_refusal(dim: int, heads: int) -> str | None:
 class MobileViTBlock(nn.Module):
     """Local kxk conv, 1x1 to the transformer width, transformer over patches, fold, 1x1 back, concat + fuse."""
 
-    contract_knobs = {"dim": 32}
-
-    def __init__(self, in_ch: int, out_ch: int, stride: int = 1, dim: int = 144, depth: int = 2, heads: int = 4,
-                 patch: int = 2, mlp_ratio: int = 2, kernel: int = 3, fusion: bool = True, act: str = "silu") -> None:
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1, attn_ratio: float = 1.5, depth: int = 2,
+                 heads: int = 4, patch: int = 2, mlp_ratio: int = 2, kernel: int = 3, fusion: bool = True,
+                 act: str = "silu") -> None:
         super().__init__()
+        dim = _make_divisible(attn_ratio * in_ch, 8)
         self.patch = patch
         self.conv_kxk = conv_bn_act(in_ch, in_ch, kernel, act=act)
         self.conv_1x1 = nn.Conv2d(in_ch, dim, 1, bias=False)
@@ -206,17 +201,14 @@ class MobileViTBlock(nn.Module):
         return y
 
     @staticmethod
-    def macs(in_ch: int, out_ch: int, stride: int, h: int, w: int, *, dim: int = 144, depth: int = 2,
+    def macs(in_ch: int, out_ch: int, stride: int, h: int, w: int, *, attn_ratio: float = 1.5, depth: int = 2,
              patch: int = 2, mlp_ratio: int = 2, kernel: int = 3, fusion: bool = True, **_: object) -> int:
+        dim = _make_divisible(attn_ratio * in_ch, 8)
         n, patch = h * w, fit_patch(h, w, patch)
         nt = ceil_to(h, patch) * ceil_to(w, patch)
         layer = 4 * nt * dim * dim + 2 * nt * (nt // (patch * patch)) * dim + 2 * nt * dim * dim * mlp_ratio
         m = kernel * kernel * in_ch * in_ch * n + in_ch * dim * n + depth * layer + dim * out_ch * n
         return m + (kernel * kernel * (in_ch + out_ch) * out_ch * n if fusion else 0)
-
-    @staticmethod
-    def check_map(h: int, w: int, stride: int, *, dim: int = 144, heads: int = 4, **_: object) -> str | None:
-        return _patch_refusal(dim, heads)
 
 
 class LinearAttentionLayer(nn.Module):

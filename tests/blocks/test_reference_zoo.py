@@ -128,12 +128,13 @@ def test_lowformer_head_takes_any_width_in_range(tmp_path: Path) -> None:
 
 
 def test_a_head_count_that_does_not_divide_is_refused_with_its_place(tmp_path: Path) -> None:
-    """MobileViT's heads must divide its transformer width: refused before anything is built."""
-    from hynas.build import block_plan
-    from hynas.errors import ArchError
+    """MobileViT's transformer width is a multiple of 8, so its heads come from 1, 2, 4, 8: another count is
+    refused at load time with the field path and the allowed values."""
+    from hynas.errors import UserError
 
     text = (REF / "mobilevit_s.yaml").read_text(encoding="utf-8")
     bad = tmp_path / "bad.yaml"
-    bad.write_text(text.replace("dim: 144, depth: 2, heads: 4", "dim: 144, depth: 2, heads: 5"), encoding="utf-8")
-    with pytest.raises(ArchError, match="stage 2 block 'mobilevit'.*heads 5 must divide .* dim 144"):
-        block_plan(fixed_arch(load_space(bad)))
+    bad.write_text(text.replace("attn_ratio: 1.5, depth: 2, heads: 4", "attn_ratio: 1.5, depth: 2, heads: 5"),
+                   encoding="utf-8")
+    with pytest.raises(UserError, match=r"stages\[1\].*heads.*1, 2, 4, 8"):
+        load_space(bad)
