@@ -123,9 +123,9 @@ def test_rdb_heartbeat_fails_stale_trials_of_a_dead_host(tmp_path: Path) -> None
     assert states[ghost.number] == "FAIL" and summary.complete == 5
 
 
-def test_cli_single_objective_defaults_to_bo_and_counts_effective_cells(tmp_path: Path,
-                                                                      capsys: pytest.CaptureFixture) -> None:
-    """`--objectives accuracy` on the table: the default sampler is bo, and two cells that differ only on
+def test_cli_single_objective_defaults_to_robust_and_counts_effective_cells(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    """`--objectives accuracy` on the table: the default sampler is robust, and two cells that differ only on
     edges that cannot reach the output are one network (evaluated once)."""
     from hynas.nb201 import effective_ops
     from hynas.nb201 import to_string as arch_str
@@ -134,7 +134,7 @@ def test_cli_single_objective_defaults_to_bo_and_counts_effective_cells(tmp_path
     rd = tmp_path / "so"
     main(["search", "--table", str(TABLE), "--objectives", "accuracy", "--budget", "25", "--run-dir", str(rd)])
     assert "budget of 25 evaluated candidates reached" in capsys.readouterr().out
-    assert read_meta(rd)["config"]["sampler"] == "bo"
+    assert read_meta(rd)["config"]["sampler"] == "robust"
     run = load_run(rd)
     done = run.complete()
     assert len(done) == 25 and all(set(t.values) == {"accuracy"} for t in done)

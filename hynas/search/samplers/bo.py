@@ -138,6 +138,14 @@ def _target(trials: list[FrozenTrial], directions: list[StudyDirection], rng: np
     """Normal scores of the trials' ranks (higher is better): ParEGO scalarisation, feasible first."""
     from scipy.stats import norm
 
+    key = scalar_key(trials, directions, rng)
+    ranks = key.argsort().argsort()
+    return norm.ppf((ranks + 1) / (len(key) + 1))
+
+
+def scalar_key(trials: list[FrozenTrial], directions: list[StudyDirection], rng: np.random.Generator) -> np.ndarray:
+    """One number per trial, higher is better: the value (ParEGO scalarisation for several objectives), every
+    infeasible trial below every feasible one by its total constraint violation."""
     sign = np.array([1.0 if d == StudyDirection.MAXIMIZE else -1.0 for d in directions])
     V = np.array([t.values for t in trials], dtype=float) * sign  # all maximised
     span = np.where(V.max(0) > V.min(0), V.max(0) - V.min(0), 1.0)
@@ -145,9 +153,7 @@ def _target(trials: list[FrozenTrial], directions: list[StudyDirection], rng: np
     w = rng.dirichlet(np.ones(V.shape[1])) if V.shape[1] > 1 else np.ones(1)
     score = -(np.max(w * bad, axis=1) + 0.05 * (w * bad).sum(axis=1))
     viol = np.array([sum(max(0.0, c) for c in t.constraints.values()) for t in trials])
-    key = np.where(viol > 0, score.min() - 1.0 - viol, score)
-    ranks = key.argsort().argsort()
-    return norm.ppf((ranks + 1) / (len(key) + 1))
+    return np.where(viol > 0, score.min() - 1.0 - viol, score)
 
 
 def _mismatch(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -187,16 +193,23 @@ def _select_hyper(X: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
 
 
 def _expected_improvement(X: np.ndarray, y: np.ndarray, P: np.ndarray, length: float, weight: float,
-                          noise: float) -> np.ndarray:
-    """EI of pool points P under the GP posterior given (X, y)."""
-    from scipy.linalg import cho_factor, cho_solve
+                          noise: float, incumbent: float | None = None) -> np.ndarray:
+    """EI of pool points P under the GP posterior given (X, y), over ``incumbent`` (default: the best y)."""
     from scipy.stats import norm
 
+    mu, sd = posterior(X, y, P, length, weight, noise)
+    best = y.max() if incumbent is None else incumbent
+    z = (mu - best) / sd
+    return (mu - best) * norm.cdf(z) + sd * norm.pdf(z)
+
+
+def posterior(X: np.ndarray, y: np.ndarray, P: np.ndarray, length: float, weight: float,
+              noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """GP posterior mean and standard deviation at pool points P given (X, y)."""
+    from scipy.linalg import cho_factor, cho_solve
+
     c = cho_factor(_kernel(_mismatch(X, X), length, weight) + noise * np.eye(len(X)))
-    alpha = cho_solve(c, y)
     Ks = _kernel(_mismatch(P, X), length, weight)
-    mu = Ks @ alpha
+    mu = Ks @ cho_solve(c, y)
     var = np.clip(1.0 - np.einsum("ij,ji->i", Ks, cho_solve(c, Ks.T)), 1e-12, None)
-    sd = np.sqrt(var)
-    z = (mu - y.max()) / sd
-    return (mu - y.max()) * norm.cdf(z) + sd * norm.pdf(z)
+    return mu, np.sqrt(var)

@@ -76,8 +76,9 @@ def random_sampler(seed: int, n_objectives: int = 2) -> Any:
 
 
 def default_sampler(n_objectives: int) -> str:
-    """NSGA-II for several objectives, categorical BO for one (see the NAS-Bench-201 results)."""
-    return "nsga2" if n_objectives > 1 else "bo"
+    """``robust`` (categorical BO with local-optimum restarts; ParEGO for several objectives): docs/BENCHMARKS.md,
+    "Search robustness"."""
+    return "robust"
 
 
 def make_sampler(name: str, seed: int, n_objectives: int) -> Any:
@@ -90,3 +91,12 @@ def bo(seed: int, n_objectives: int = 2) -> Any:
     from hynas.search.samplers.bo import HammingBOSampler
 
     return HammingBOSampler(seed=seed)
+
+
+@_register("robust")
+def robust(seed: int, n_objectives: int = 2) -> Any:
+    """bo that certifies local optima (local search when stalled) and restarts away from them; the default for one
+    objective. ParEGO for several. ``hynas.search.samplers.robust``."""
+    from hynas.search.samplers.robust import RobustBOSampler
+
+    return RobustBOSampler(seed=seed)
