@@ -71,7 +71,8 @@ class Int8Result:
 
 def block_refs(arch: Arch) -> list[BlockRef]:
     """Every body block in network order; a bridge is the first attention block of a stage that follows
-    a convolution block (or the stem)."""
+    a convolution block (or the stem). A block counts as attention when its family registers it so, or when
+    its ``attn`` knob turns attention on (EfficientFormerV2's blocks)."""
     from hynas.blocks import catalog
 
     cat = catalog()
@@ -81,7 +82,7 @@ def block_refs(arch: Arch) -> list[BlockRef]:
         offset = 0 if st["downsample"]["type"] in ("none", "block") else 1
         bridged = False
         for j, b in enumerate(st["blocks"]):
-            attn = cat[b["type"]].attention
+            attn = cat[b["type"]].attention or b["knobs"].get("attn") is True
             bridge = attn and not prev_attention and not bridged
             bridged = bridged or bridge
             name = st.get("name") or f"s{si + 1}"

@@ -51,6 +51,10 @@ def test_block_refs_tag_the_bridge() -> None:
     assert [r.label for r in refs] == ["s1.b0.mnv2", "s2.b0.mnv2", "s2.b1.mobilevit"]
     assert [r.label for r in refs if r.bridge] == ["s2.b1.mobilevit"]
     assert refs[2].prefix == "/stages.1/stages.1.1/"
+    from hynas.space import fixed_arch, load_space
+
+    v2 = block_refs(fixed_arch(load_space("search_spaces/reference/efficientformerv2_s1.yaml")))
+    assert [r.label for r in v2 if r.bridge] == ["s3.b7.efficientformer_v2", "s4.b4.efficientformer_v2"]
 
 
 def test_int8_accuracy_of_a_trained_hybrid() -> None:
