@@ -25,7 +25,23 @@ def search_cmd(
                                 "default: SQLite in the run directory"),
     dataset: str = typer.Option("digits", help="proxy dataset (see `hynas list datasets`)"),
     proxy: str = typer.Option("train", help="'train' (short training) or a zero-cost proxy (`hynas list proxies`)"),
-    train_steps: int = typer.Option(300, help="training steps per candidate for the 'train' proxy"),
+    train_steps: int = typer.Option(None, help="training steps per candidate for the 'train' proxy "
+                                    "(default 300, or the --recipe file's steps/epochs)"),
+    recipe: str = typer.Option("", help="a training recipe YAML (fields: docs/DATA.md); flags override it"),
+    resolution: int = typer.Option(None, help="train at this size and build, time and export candidates at it "
+                                   "(default: the data's native size)"),
+    proxy_resolution: int = typer.Option(None, help="train and evaluate at this smaller size (EcoNAS-style), "
+                                         "candidates still built and timed at --resolution"),
+    epochs: float = typer.Option(None, help="train this many epochs instead of --train-steps"),
+    batch_size: int = typer.Option(None, help="training batch size (default 64)"),
+    lr: float = typer.Option(None, help="peak learning rate (default 0.002)"),
+    optimizer: str = typer.Option(None, help="adamw (default) | sgd"),
+    schedule: str = typer.Option(None, help="cosine (default) | linear | step | constant"),
+    augment: str = typer.Option(None, help="none (default) | light | standard"),
+    precision: str = typer.Option(None, help="auto (default: bf16/fp16 on CUDA, fp32 on CPU) | off | bf16 | fp16"),
+    device: str = typer.Option(None, help="auto (default) | cpu | cuda | cuda:N"),
+    train_samples: int = typer.Option(None, help="train on at most this many images per class (a balanced subset)"),
+    teacher: str = typer.Option(None, help="distil from an exported model.py (its model.pt beside it)"),
     params_objective: bool = typer.Option(False, "--params-objective", help="add params as a third objective"),
     objectives: str = typer.Option("accuracy,latency_ms", help="comma-separated objectives (accuracy, latency_ms, "
                                    "params_m, macs_g); 'accuracy' alone only with --table (default sampler: bo)"),
@@ -36,7 +52,8 @@ def search_cmd(
                                          help="e.g. 'latency_ms<=5' (repeatable); names: "
                                          "accuracy, latency_ms, params_m, macs_g; ops <=, >=, <, >"),
     backend: str = typer.Option("local", help="local | ray (`hynas list backends`)"),
-    workers: int = typer.Option(1, help="candidates evaluated in parallel (ray backend)"),
+    workers: int = typer.Option(1, help="candidates evaluated in parallel: Ray tasks, or on the local backend "
+                                "child processes, each with its share of the cores (or its own GPU)"),
     ray_address: str = typer.Option("", help="ray backend: 'auto' or HOST:PORT of a running cluster "
                                     "(default: start a local Ray instance)"),
     worker_cpus: float = typer.Option(1.0, help="ray backend: CPUs each candidate reserves"),
@@ -70,9 +87,17 @@ def search_cmd(
     for line in lines:
         typer.echo(line)
     objs += ("params_m",) if params_objective and "params_m" not in objs else ()
+    from hynas.proxy.recipe import recipe_from_options
+
+    rec = recipe_from_options(recipe or None, default_steps=300, steps=train_steps, epochs=epochs,
+                              batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule, augment=augment,
+                              resolution=resolution, proxy_resolution=proxy_resolution, precision=precision,
+                              device=device, train_samples=train_samples, teacher=teacher)
+    steps, input_res = _recipe_sizes(rec, dataset, table)
     cfg = SearchConfig(space=space, run_dir=run_dir, target=target, budget=budget,
                        time_budget_s=parse_duration(time_budget), sampler=sampler or default_sampler(len(objs)), seed=seed, storage=storage or None,
-                       objectives=objs, dataset=dataset, proxy=proxy, train_steps=train_steps,
+                       objectives=objs, dataset=dataset, proxy=proxy, train_steps=steps,
+                       recipe=rec.to_dict() if not table else {}, input_resolution=input_res,
                        measure=timed, constraints=tuple(constraint), backend=backend, workers=workers,
                        ray_address=ray_address or None, worker_cpus=worker_cpus, worker_gpus=worker_gpus,
                        table=table or None, table_accuracy=table_accuracy or None,
@@ -94,6 +119,26 @@ def search_cmd(
     typer.echo(f"results in {run_dir}: `hynas plot {run_dir}`, `hynas export {run_dir} --pick knee`")
 
 
+def _recipe_sizes(rec: Any, dataset: str, table: str) -> tuple[int, int | None]:
+    """Steps per candidate and the size candidates are built at; prints the recipe line (first lines of a run)."""
+    if table:
+        return rec.steps or 300, None
+    from hynas.proxy.data import DATASETS, load_dataset
+    from hynas.proxy.device import check_runtime
+    from hynas.proxy.recipe import describe
+
+    if dataset not in DATASETS and not Path(dataset).exists():
+        raise UserError(f"unknown dataset '{dataset}'. Known: {', '.join(DATASETS.names())}, or a path "
+                        "(an ImageFolder, a CIFAR python folder or an .npz file; see docs/DATA.md).")
+    rt = check_runtime(rec)  # --device cuda without a GPU is refused here, before anything is written
+    data = load_dataset(dataset, recipe=rec)
+    n = rec.cpu_threads()
+    where = rt.describe() if rt.cuda else f"cpu {rt.describe().split(', ')[-1]}, {n} thread{'s' if n > 1 else ''}"
+    typer.echo(f"data: {', '.join(f'{k} {v}' for k, v in data.describe().items())}")
+    typer.echo(describe(rec, data.resolution, where))
+    return rec.total_steps(data.train_size(rec)), rec.model_size(data.resolution)
+
+
 def _check_names(cfg: Any) -> None:
     """Fail fast (exit 2) on an unknown target, dataset or space, before anything is written.
 
@@ -102,14 +147,10 @@ def _check_names(cfg: Any) -> None:
     if cfg.table is not None:
         return
     from hynas.latency import resolve_target
-    from hynas.proxy.data import DATASETS, load_dataset
     from hynas.space import load_space
 
     resolve_target(cfg.target)  # accepts NAME@bN batch variants
-    if cfg.dataset not in DATASETS and not Path(cfg.dataset).exists():
-        raise UserError(f"unknown dataset '{cfg.dataset}'. Known: {', '.join(DATASETS.names())}, or a path.")
-    load_dataset(cfg.dataset)  # a dataset that cannot load stops the search here, not in every candidate
-    load_space(cfg.space)
+    load_space(cfg.space)  # the dataset was loaded (and refused if it cannot be) with the recipe, in _recipe_sizes
 
 
 class _Progress:

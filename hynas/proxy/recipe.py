@@ -221,3 +221,41 @@ _CHECKS: dict[str, Callable[[Any, str, Any], None]] = {
     "eval_every": _int(1, 10_000_000, optional=True), "interim_eval_samples": _int(1, 100_000_000),
     "loader_workers": _int(0, 64, optional=True), "stream_above_mb": _int(0, 10_000_000),
 }
+
+
+def recipe_from_options(path: str | None, *, default_steps: int | None = None, **flags: Any) -> TrainRecipe:
+    """The recipe of a command line: ``--recipe FILE`` (if any), then every flag that was given (not None).
+
+    ``default_steps`` applies when neither the file nor a flag says steps or epochs."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    if path:
+        from hynas.space.yamlio import read_yaml
+
+        raw, _ = read_yaml(path)
+        says_length = isinstance(raw, Mapping) and ("steps" in raw or "epochs" in raw)
+        if default_steps and not says_length and "steps" not in given and "epochs" not in given:
+            given["steps"] = default_steps
+        return TrainRecipe.from_yaml(path, **given)
+    if default_steps and "steps" not in given and "epochs" not in given:
+        given["steps"] = default_steps
+    return TrainRecipe().updated(**given) if given else TrainRecipe()
+
+
+def describe(recipe: TrainRecipe, native: int | None, runtime: str = "") -> str:
+    """One line a person can check before a search starts: what trains how, at which size, where."""
+    r = recipe
+    length = f"{r.steps} steps" if r.steps is not None else f"{r.epochs:g} epochs"
+    model = r.model_size(native)
+    train = r.train_size(native)
+    origin = "the data's" if r.resolution is None else "--resolution"
+    parts = [length, f"batch {r.batch_size}", f"{r.optimizer} lr {r.lr:g} wd {r.weight_decay:g}",
+             f"{r.schedule} after {r.warmup_steps} warm-up", f"label smoothing {r.label_smoothing:g}",
+             f"augment {r.augment}", f"trains at {train} px" + (" (proxy)" if r.proxy_resolution else ""),
+             f"candidates built, timed and exported at {model} px ({origin})"]
+    if r.train_samples:
+        parts.append(f"{r.train_samples} images per class")
+    if r.teacher:
+        parts.append(f"distilled from {r.teacher} (T {r.distill_temperature:g}, weight {r.distill_weight:g})")
+    if runtime:
+        parts.append(runtime)
+    return "recipe: " + ", ".join(parts) + f"; hash {r.fingerprint()}"

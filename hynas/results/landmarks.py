@@ -157,7 +157,8 @@ def _size_cap(run: Run, space_rules: Any) -> float | None:
 
 def _cache_key(meta: dict[str, Any], arch: Arch) -> str:
     c = meta["config"]
-    return f"{arch.hash}:{c['target']}:{c['dataset']}:{c['proxy']}:{c['train_steps']}:{c['seed']}:{c.get('measure')}"
+    return (f"{arch.hash}:{c['target']}:{c['dataset']}:{c['proxy']}:{c['train_steps']}:{c['seed']}:{c.get('measure')}"
+            f":{c.get('recipe_hash', '')}:{c.get('input_resolution')}")
 
 
 def load_cache(run_dir: Path) -> dict[str, Any]:
@@ -179,8 +180,9 @@ def score_landmarks(run: Run, names: list[str] | None = None,
     emit = progress or (lambda msg: None)
     cache = load_cache(run.path)
     raw_space = _space(run.meta)
-    inp = {"resolution": raw_space.input.resolution, "classes": raw_space.input.classes,
-           "channels": raw_space.input.channels}
+    # At the size the run's candidates were built and timed at (its recipe's resolution, else the data's).
+    inp = {"resolution": run.meta["config"].get("input_resolution") or raw_space.input.resolution,
+           "classes": raw_space.input.classes, "channels": raw_space.input.channels}
     cap = _size_cap(run, run_space_rules(run.meta))
     evaluator: Any = None
     out = []

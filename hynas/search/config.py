@@ -81,6 +81,8 @@ class SearchConfig:
     screen: int = 1  # multi-fidelity: cheap-score this many proposals per trained candidate (1 = off)
     prune: bool = False  # multi-fidelity: stop training of candidates behind at a rung (ASHA-style)
     heartbeat_s: int | None = None  # RDB/journal storages: mark trials stale after 4 missed beats
+    recipe: dict[str, Any] = field(default_factory=dict)  # hynas.proxy.recipe.TrainRecipe fields; {}: steps=train_steps
+    input_resolution: int | None = None  # candidates built, timed, exported at this size; None: the data's
 
     def __post_init__(self) -> None:
         for o in self.objectives:
@@ -106,6 +108,20 @@ class SearchConfig:
             raise UserError(f"--screen must be at least 1, got {self.screen}.")
         self.parsed_constraints()
         self._check_names()
+        self._check_recipe()
+
+    def train_recipe(self) -> Any:
+        """The ``TrainRecipe`` candidates are trained with (the search's seed; ``train_steps`` when none was given)."""
+        from hynas.proxy.recipe import TrainRecipe
+
+        base = TrainRecipe.from_dict(self.recipe, source="recipe") if self.recipe else TrainRecipe(steps=self.train_steps)
+        return base.with_seed(self.seed)
+
+    def _check_recipe(self) -> None:
+        recipe = self.train_recipe()
+        if self.backend == "ray" and recipe.device.startswith("cuda") and not self.worker_gpus > 0:
+            raise UserError(f"--device {recipe.device} with --backend ray needs --worker-gpus > 0 (Ray hides GPUs "
+                            "from tasks that reserve none); or use --device auto.")
 
     def _check_names(self) -> None:
         """Unknown sampler, backend or proxy names fail here, before a run directory is written (exit 2)."""
@@ -130,6 +146,7 @@ class SearchConfig:
         d = asdict(self)
         d["objectives"] = list(self.objectives)
         d["constraints"] = list(self.constraints)
+        d["recipe_hash"] = self.train_recipe().fingerprint() if self.table is None else ""
         return d
 
 

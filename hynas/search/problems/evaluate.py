@@ -75,15 +75,30 @@ class Evaluator:
 
     def __init__(self, cfg: SearchConfig, space: Space) -> None:
         from hynas.proxy.data import load_dataset
+        from hynas.proxy.device import check_runtime
 
         self.cfg = cfg
         self.space = space
-        self.data = load_dataset(cfg.dataset)
+        self.recipe = cfg.train_recipe()
+        check_runtime(self.recipe)  # a device or precision this machine lacks is refused once, not per candidate
+        self.data = load_dataset(cfg.dataset, recipe=self.recipe)
+        self.input_resolution = cfg.input_resolution or self.recipe.model_size(self.data.resolution)
 
     def proxy_arch(self, arch: Arch) -> Arch:
-        """The arch as trained by the proxy: the dataset's channels and classes (resolution kept if it fits)."""
+        """The arch as trained by the proxy: the dataset's channels and classes, at the recipe's training size."""
         d = self.data
-        return arch.with_input(channels=d.channels, classes=d.classes, resolution=d.resolution)
+        return arch.with_input(channels=d.channels, classes=d.classes, resolution=self.recipe.train_size(d.resolution))
+
+    def latency_arch(self, arch: Arch) -> Arch:
+        """The arch as built, timed and exported: at the recipe's resolution (else the data's)."""
+        return arch.with_input(resolution=self.input_resolution)
+
+    def on_device(self, device: str) -> None:
+        """Train this process's candidates on ``device`` (a parallel worker's GPU)."""
+        from dataclasses import replace
+
+        self.recipe = replace(self.recipe, device=device)
+        self.cfg = replace(self.cfg, recipe=self.recipe.to_dict())
 
     def _seeded_model(self, arch: Arch) -> Any:
         """The proxy model with initial weights drawn from the search seed alone.
@@ -111,7 +126,7 @@ class Evaluator:
         isolated mode the child sends its intermediate accuracies to this process, which runs
         ``report`` (the pruning rule, with the study) and answers whether to stop.
         """
-        sizes = check_limits(self.space, arch)
+        sizes = check_limits(self.space, self.latency_arch(arch))  # MACs of the model as deployed
         if not self.isolated:
             return self.score(arch, sizes, report)
         from hynas.search.backends.isolate import run_isolated
@@ -125,11 +140,13 @@ class Evaluator:
         from hynas.latency import measure_latency, predict_latency
 
         t0 = time.perf_counter()
-        lat = measure_latency(arch, self.cfg.target) if self.cfg.measure else predict_latency(arch, self.cfg.target)
+        timed = self.latency_arch(arch)
+        lat = measure_latency(timed, self.cfg.target) if self.cfg.measure else predict_latency(timed, self.cfg.target)
         t_lat = time.perf_counter() - t0
         model = self._seeded_model(arch)
         attrs: dict[str, Any] = {"latency": lat.as_dict(), "latency_method": lat.method,
-                                 "latency_seconds": round(t_lat, 3), **sizes}
+                                 "latency_seconds": round(t_lat, 3), "input_resolution": self.input_resolution,
+                                 **sizes}
         from hynas.search.problems.scorers import SCORERS
 
         accuracy, extra = SCORERS.get(self.cfg.proxy).run(model, self.data, self.cfg, report)

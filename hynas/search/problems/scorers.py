@@ -61,16 +61,17 @@ SCORERS = _Scorers("proxy", loader="hynas.proxy.zero_cost")
 def _train(model: Any, data: Any, cfg: Any, report: Any) -> tuple[float, dict[str, Any]]:
     from hynas.proxy.trainer import train_proxy
 
-    res = train_proxy(model, data, steps=cfg.train_steps, seed=cfg.seed, report=report)
+    res = train_proxy(model, data, recipe=cfg.train_recipe(), report=report)
     return float(res.val_accuracy), {"train_seconds": round(res.seconds, 2), "train_loss": float(res.train_loss),
-                                     "history": [list(h) for h in res.history]}
+                                     "history": [list(h) for h in res.history],
+                                     "train_resolution": res.resolution, "images_per_s": round(res.images_per_s, 1)}
 
 
 def _zero_cost(name: str) -> Score:
     def run(model: Any, data: Any, cfg: Any, report: Any) -> tuple[float, dict[str, Any]]:
         from hynas.proxy.zero_cost import score
 
-        s = float(score(name, model, data, seed=cfg.seed))
+        s = float(score(name, model, data, seed=cfg.seed, size=cfg.train_recipe().train_size(data.resolution)))
         return s, {"proxy_score": s}
 
     return run

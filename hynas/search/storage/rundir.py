@@ -20,7 +20,7 @@ from hynas.search.config import SearchConfig
 RUN_FORMAT = 1
 STUDY_NAME = "hynas"
 _MUST_MATCH = ("objectives", "space_sha", "target", "dataset", "proxy", "train_steps", "seed", "table", "constraints",
-               "table_accuracy", "table_latency", "table_test")
+               "table_accuracy", "table_latency", "table_test", "recipe_hash", "input_resolution")
 
 
 def default_storage(run_dir: Path) -> str:
@@ -61,7 +61,8 @@ def prepare(cfg: SearchConfig, space_text: str, fingerprint: dict[str, Any] | No
         old_cmp = dict(old["config"], space_sha=old["space_sha"])
         diff = [k for k in _MUST_MATCH if old_cmp.get(k) != new_cmp.get(k)]
         if diff:
-            raise UserError(f"{rd}: this run directory holds a search with a different {', '.join(diff)}; "
+            named = [{"recipe_hash": "training recipe (--recipe and its flags, docs/DATA.md)"}.get(k, k) for k in diff]
+            raise UserError(f"{rd}: this run directory holds a search with a different {', '.join(named)}; "
                             f"resume with the same settings or choose a new --run-dir.")
         old["config"]["budget"] = cfg.budget  # a larger budget extends the run
         old["config"]["time_budget_s"] = cfg.time_budget_s
