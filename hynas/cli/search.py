@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import typer
 
@@ -105,18 +105,18 @@ def search_cmd(
                        heartbeat_s=heartbeat or None, trial_timeout_s=parse_duration(trial_timeout),
                        trial_memory_mb=trial_memory or None)
     _check_names(cfg)
-    with _Progress(budget) as bar:
+    from hynas.cli.search_progress import SearchProgress
+    from hynas.results.live import summary_lines
+    from hynas.search.problems.scorers import short_name
+
+    with SearchProgress(budget, short_name(cfg.as_dict())) as bar:
         summary = run_search(cfg, progress=bar.update)
-    typer.echo(f"stopped: {summary.stop_reason}")
-    typer.echo(f"evaluated {summary.evaluated} candidates in {summary.elapsed_s:.0f} s this session: "
-               f"{summary.complete} complete, {summary.failed} failed"
-               + (f" ({', '.join(f'{k}: {v}' for k, v in summary.failures.items())})" if summary.failures else "")
-               + f"; {summary.rejected} rejected by rules, {summary.duplicates} duplicates skipped"
-               + (f"; {summary.recovered} interrupted trials from an earlier run re-queued" if summary.recovered else "")
-               + (f"; {summary.feasible} of {summary.complete} complete meet the constraints" if constraint else "")
-               + (f"; {summary.screened_out} screened out by the cheap score" if summary.screened_out else "")
-               + (f"; {summary.pruned} stopped early at a rung" if summary.pruned else ""))
-    typer.echo(f"results in {run_dir}: `hynas plot {run_dir}`, `hynas export {run_dir} --pick knee`")
+    for line in summary_lines(summary):
+        typer.echo(line)
+    if constraint:
+        typer.echo(f"{summary.feasible} of {summary.complete} complete candidates meet the constraints")
+    typer.echo(f"results in {run_dir} (each candidate in {run_dir}/search.log): `hynas plot {run_dir}`, "
+               f"`hynas export {run_dir} --pick knee`")
 
 
 def _recipe_sizes(rec: Any, dataset: str, table: str) -> tuple[int, int | None]:
@@ -151,39 +151,3 @@ def _check_names(cfg: Any) -> None:
 
     resolve_target(cfg.target)  # accepts NAME@bN batch variants
     load_space(cfg.space)  # the dataset was loaded (and refused if it cannot be) with the recipe, in _recipe_sizes
-
-
-class _Progress:
-    """A rich progress bar: trials done, best accuracy, fastest candidate, hypervolume."""
-
-    def __init__(self, budget: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        from hynas.results.pareto import RunningFront
-
-        self.progress = Progress(TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                 TextColumn("{task.description}"), transient=False)
-        self.budget = budget
-        self.front = RunningFront()
-
-    def __enter__(self) -> Self:
-        self.task: Any = None  # the bar appears with the search's first event: nothing shows before a refusal
-        return self
-
-    def update(self, event: dict[str, Any]) -> None:
-        if self.task is None:
-            self.progress.start()
-            self.task = self.progress.add_task("", total=self.budget)
-        values, dirs = event.get("values"), event.get("directions", [])
-        if values is not None:
-            self.front.add(values, dirs)
-        desc = ""
-        if self.front.points:
-            pts = self.front.points
-            desc = f"best acc {max(p[0] for p in pts):.3f}" + (
-                f" · fastest {min(p[1] for p in pts):.3f} ms" if len(dirs) > 1 else "") + \
-                f" · HV {self.front.hypervolume():.4g}"
-        self.progress.update(self.task, completed=min(event["done"], self.budget), description=desc)
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()

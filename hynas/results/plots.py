@@ -46,6 +46,7 @@ class PlotData:
     hv_unit: str = "accuracy × ms"
     landmarks: list[Landmark] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    accuracy_label: str = LABELS["accuracy"]  # what the run's accuracy objective is (proxy name, unit)
 
     @property
     def on_front(self) -> list[bool]:
@@ -83,12 +84,12 @@ def trial_metrics(t: TrialRecord) -> dict[str, float]:
     return base
 
 
-def hover_text(t: TrialRecord, m: dict[str, float]) -> str:
+def hover_text(t: TrialRecord, m: dict[str, float], acc_name: str = "accuracy") -> str:
     a = t.attrs
     lat = "not recorded" if math.isnan(m["latency_ms"]) else (
         f"{m['latency_ms']:.3f} ms ({a.get('latency_method', 'measured')})")
     return (f"trial {t.number} · {html.escape(t.outcome())}<br>{html.escape(t.arch.summary() if t.arch else '')}<br>"
-            f"accuracy {m['accuracy']:.4f} · latency {lat}"
+            f"{html.escape(acc_name)} {m['accuracy']:.4g} · latency {lat}"
             f"<br>params {m['params_m']:.3f} M · MACs {m['macs_m']:.1f} M")
 
 
@@ -118,11 +119,14 @@ def plot_data(run: Run, landmarks: list[Landmark] | None = None) -> PlotData:
     for lm in landmarks or []:
         if "macs_g" in lm.values and "macs_m" not in lm.values:
             lm.values["macs_m"] = lm.values["macs_g"] * 1e3
-    units = {"accuracy": "accuracy", "latency_ms": "ms", "params_m": "M params", "macs_g": "G MACs"}
+    from hynas.search.problems.scorers import objective_labels, short_name
+
+    acc = short_name(cfg)
+    units = {"accuracy": acc, "latency_ms": "ms", "params_m": "M params", "macs_g": "G MACs"}
     return PlotData(title, metrics, kinds, [t.number for t in trials],
-                    [hover_text(t, m) for t, m in zip(trials, metrics)], hv, "/".join(methods), cfg["target"],
+                    [hover_text(t, m, acc) for t, m in zip(trials, metrics)], hv, "/".join(methods), cfg["target"],
                     " × ".join(units.get(o, o) for o in run.objectives),
-                    [lm for lm in landmarks or [] if not lm.skipped], notes)
+                    [lm for lm in landmarks or [] if not lm.skipped], notes, objective_labels(cfg)["accuracy"])
 
 
 def _counts(run: Run) -> str:
@@ -152,6 +156,8 @@ def _undrawn(run: Run) -> list[str]:
 def axis_label(name: str, pd: PlotData) -> str:
     if name == "latency_ms":
         return f"latency on {pd.target} (ms, {pd.latency_method}, batch 1)"
+    if name == "accuracy":
+        return pd.accuracy_label
     return LABELS.get(name, name)
 
 

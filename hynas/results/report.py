@@ -105,23 +105,26 @@ def _row(t: TrialRecord, constrained: bool) -> list[Any]:
     return row + [t.arch.summary() if t.arch else ""]
 
 
-def _header(constrained: bool, first: str = "trial") -> list[str]:
-    return [first, "accuracy", "latency (ms)", "latency method", "params (M)", "MACs (M)"] + (
+def _header(constrained: bool, first: str = "trial", accuracy: str = "accuracy") -> list[str]:
+    return [first, accuracy, "latency (ms)", "latency method", "params (M)", "MACs (M)"] + (
         ["feasible"] if constrained else []) + ["architecture"]
 
 
 def front_section(run: Run) -> tuple[str, list[TrialRecord]]:
     """The front table (feasible trials only), then every evaluated trial with its outcome, folded."""
+    from hynas.search.problems.scorers import objective_labels
+
     constrained = bool(run.meta["config"].get("constraints"))
+    acc = objective_labels(run.meta["config"])["accuracy"]
     front = sorted((t for t in run.front() if t.arch is not None), key=lambda t: t.values.get("latency_ms", 0.0))
-    text = _table(_header(constrained), [_row(t, constrained) for t in front])
+    text = _table(_header(constrained, accuracy=acc), [_row(t, constrained) for t in front])
     if constrained:
         text = (f"<p>Constraints: {html.escape(', '.join(run.meta['config']['constraints']))}. Trials that "
                 "violate one are not in the front, whatever their scores.</p>" + text)
     evaluated = [t for t in run.trials if t.kind in ("complete", "infeasible", "pruned", "failed")]
     if evaluated:
         rows = [[*r[:1], t.outcome(), *r[1:]] for t, r in ((t, _row(t, constrained)) for t in evaluated)]
-        hdr = _header(constrained)
+        hdr = _header(constrained, accuracy=acc)
         text += (f"<details><summary>all {len(evaluated)} evaluated trials (accuracy of a pruned trial: where it "
                  "stopped)</summary>" + _table([hdr[0], "outcome", *hdr[1:]], rows) + "</details>")
     return text, front

@@ -39,7 +39,9 @@ class TrialRecord:
                 if key in a:
                     return name
             return "pruned"
-        return "failed" if self.state == "FAIL" else self.state.lower()
+        if self.state == "FAIL":
+            return "rejected" if "rejected" in a else "failed"
+        return self.state.lower()
 
     def outcome(self) -> str:
         """``kind`` with its detail: the violated constraint, the rung, the cheap screen score."""

@@ -16,8 +16,10 @@ whichever ran it.
 from __future__ import annotations
 
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from hynas.search.backends import BACKENDS
@@ -26,6 +28,8 @@ from hynas.search.storage.liveness import INTERRUPTED, Heartbeat, owner, recover
 from hynas.search.types import Candidate, Evaluation, Problem, Pruned, Rejected, SearchSummary
 
 MAX_CONSECUTIVE_SKIPS = 200
+SKIP_OUTCOMES = {"rejected": "rejected", "duplicate_of": "duplicate", "screened_out": "screened_out",
+                 "over_budget": "over_budget"}
 __all__ = ["MAX_CONSECUTIVE_SKIPS", "Candidate", "Evaluation", "Rejected", "Search", "SearchSummary", "run_search"]
 
 
@@ -167,10 +171,14 @@ class Search:
         return False
 
     def _skip(self, trial: Any, attr: str, value: Any) -> None:
+        """A proposal that is not evaluated. A rule rejection is FAIL (the candidate cannot exist; a sampler
+        ignores it); a duplicate, a screened-out or an over-budget proposal is PRUNED (a real network not
+        trained here). Every one carries its ``outcome`` and the detail under ``attr``."""
         from optuna.trial import TrialState
 
         trial.set_user_attr(attr, value)
-        self.study.tell(trial, state=TrialState.PRUNED)
+        trial.set_user_attr("outcome", SKIP_OUTCOMES[attr])
+        self.study.tell(trial, state=TrialState.FAIL if attr == "rejected" else TrialState.PRUNED)
         self.mirror.finish(trial)
         if attr == "rejected":
             self.summary.rejected += 1
@@ -198,10 +206,13 @@ class Search:
     def event(self, trial: Any, status: str) -> dict[str, Any]:
         """What a progress display needs after a tell, without reading the study (``values``: a complete
         trial's objective values, else None)."""
-        values = self.study._storage.get_trial(trial._trial_id).values if status == "complete" else None
-        return {"trial": self.mirror.number(trial) if trial is not None else None, "status": status, "values": values, "done": self.done,
+        frozen = self.study._storage.get_trial(trial._trial_id) if trial is not None else None
+        start, end = (frozen.datetime_start, frozen.datetime_complete) if frozen else (None, None)
+        return {"trial": self.mirror.number(trial) if trial is not None else None, "status": status,
+                "values": frozen.values if frozen and status == "complete" else None, "done": self.done,
                 "budget": self.budget, "directions": [d.name.lower() for d in self.study.directions],
-                "summary": self.summary}
+                "objectives": list(self.objectives), "attrs": dict(frozen.user_attrs) if frozen else {},
+                "seconds": (end - start).total_seconds() if start and end else None, "summary": self.summary}
 
     def _tell_outcome(self, trial: Any, outcome: Evaluation | BaseException) -> str:
         from optuna.trial import TrialState
@@ -209,6 +220,7 @@ class Search:
         if isinstance(outcome, Pruned):
             for k, v in outcome.attrs.items():
                 trial.set_user_attr(k, v)
+            trial.set_user_attr("outcome", "pruned")
             if outcome.values:  # its measured cost axes; accuracy is the one at the rung, below
                 trial.set_user_attr("pruned_values", {k: v for k, v in outcome.values.items() if k != "accuracy"})
             trial.set_user_attr("pruned_at_step", outcome.step)
@@ -218,10 +230,12 @@ class Search:
             return "pruned"
         if isinstance(outcome, BaseException):
             trial.set_user_attr("fail_reason", f"{type(outcome).__name__}: {outcome}"[:500])
+            trial.set_user_attr("outcome", "failed")
             self.study.tell(trial, state=TrialState.FAIL)
             return "failed"
         for k, v in outcome.attrs.items():
             trial.set_user_attr(k, v)
+        trial.set_user_attr("outcome", "complete")
         if self.constraints:
             self._set_constraints(trial, outcome.values)
         self.study.tell(trial, [outcome.values[o] for o in self.objectives])
@@ -241,6 +255,7 @@ class Search:
 
         self.in_flight.pop(cand.key, None)
         trial.set_user_attr("fail_reason", reason)
+        trial.set_user_attr("outcome", "interrupted")
         self.study.tell(trial, state=TrialState.FAIL)
         self.mirror.finish(trial)
 
@@ -258,14 +273,22 @@ class Search:
                 s.feasible += bool(t.user_attrs.get("feasible", True))
             elif _is_evaluated(t) and t.state == TrialState.FAIL:
                 s.failed += 1
-                reason = str(t.user_attrs.get("fail_reason", "unknown")).split(":")[0]
+                full = str(t.user_attrs.get("fail_reason", "unknown"))
+                reason = full.split(":")[0]
                 s.failures[reason] = s.failures.get(reason, 0) + 1
+                s.reasons[full[:200]] = s.reasons.get(full[:200], 0) + 1
         return s
 
 
 def run_search(cfg: SearchConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> SearchSummary:
-    """Run (or resume) a search until its budget or time budget is spent."""
+    """Run (or resume) a search until its budget or time budget is spent.
+
+    ``progress`` gets every event (see ``Search.event``); each finished candidate is also one line of
+    ``RUN/search.log`` (``hynas.results.live``), followed by the session's summary.
+    """
+    from hynas.results.live import SearchLog, summary_lines
     from hynas.search.problems import make_problem
+    from hynas.search.problems.scorers import short_name
     from hynas.search.samplers import make_sampler
     from hynas.search.storage.rundir import open_study, prepare
 
@@ -273,14 +296,34 @@ def run_search(cfg: SearchConfig, progress: Callable[[dict[str, Any]], None] | N
     problem.preflight()  # an infeasible space is refused before a run directory is written
     meta = prepare(cfg, space_text, _fingerprint(cfg.target))
     study = open_study(meta, make_sampler(cfg.sampler, cfg.seed, len(cfg.objectives)), create=True)
+    _name_objectives(study, cfg)
     summary = SearchSummary(run_dir=cfg.run_dir, recovered=recover_interrupted(study))
     search = Search(study, problem, cfg.objectives, cfg.budget, cfg.time_budget_s, cfg.parsed_constraints(),
                     summary)
-    if progress is not None:
-        progress(search.event(None, "started"))  # the run directory is ready: displays may start
+    log = SearchLog(Path(cfg.run_dir) / "search.log", short_name(cfg.as_dict()))
+
+    def emit(event: dict[str, Any]) -> None:
+        log.event(event)
+        if progress is not None:
+            progress(event)
+
+    emit(search.event(None, "started"))  # the run directory is ready: displays may start
     with Heartbeat(search, cfg.heartbeat_s):
-        BACKENDS.get(cfg.backend)(search, cfg, progress)
-    return search.finish()
+        BACKENDS.get(cfg.backend)(search, cfg, emit)
+    summary = search.finish()
+    for line in summary_lines(summary):
+        log.write(line)
+    return summary
+
+
+def _name_objectives(study: Any, cfg: SearchConfig) -> None:
+    """The objectives' names and units as the study's metric names (what optuna-dashboard shows)."""
+    from hynas.search.problems.scorers import objective_labels
+
+    labels = objective_labels(cfg.as_dict())
+    with warnings.catch_warnings():  # Optuna marks set_metric_names experimental
+        warnings.simplefilter("ignore")
+        study.set_metric_names([labels[o] for o in cfg.objectives])
 
 
 def _fingerprint(target: str) -> dict[str, Any]:

@@ -100,4 +100,5 @@ class SearchSummary:
     pruned: int = 0
     stop_reason: str = ""
     elapsed_s: float = 0.0
-    failures: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)  # exception type -> count (evaluated, failed)
+    reasons: dict[str, int] = field(default_factory=dict)  # each distinct failure reason (first 200 chars) -> count

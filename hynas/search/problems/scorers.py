@@ -78,3 +78,23 @@ def _zero_cost(name: str) -> Score:
 
 
 SCORERS.register("train", Scorer("train", _train, trains=True, unit="fraction"))
+
+
+def objective_labels(cfg: Mapping[str, Any]) -> dict[str, str]:
+    """Each objective named by what it is, with its unit, for a run config (run.json's "config"):
+    the dashboard's metric names and the axis labels of plots and reports."""
+    sizes = {"params_m": "params (M)", "macs_g": "MACs (G)"}
+    if cfg.get("table"):
+        from hynas.nb201 import SHIPPED_TABLES, TableColumns
+
+        default = SHIPPED_TABLES.get(str(cfg["table"]), ("", TableColumns()))[1]
+        acc = cfg.get("table_accuracy") or default.accuracy
+        lat = cfg.get("table_latency") or default.latency
+        return {"accuracy": f"{acc} (table)", "latency_ms": f"latency ms ({lat}, table)", **sizes}
+    acc = SCORERS.get(cfg.get("proxy", "train")).label(cfg)
+    return {"accuracy": acc, "latency_ms": f"latency ms on {cfg.get('target', '?')}", **sizes}
+
+
+def short_name(cfg: Mapping[str, Any]) -> str:
+    """A column-width name of a run's accuracy objective: 'acc' (an accuracy) or the zero-cost proxy's name."""
+    return "acc" if cfg.get("table") else SCORERS.get(cfg.get("proxy", "train")).short()

@@ -39,6 +39,7 @@ def recover_interrupted(study: Any) -> int:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if not alive(t.user_attrs.get("owner")):
             study._storage.set_trial_user_attr(t._trial_id, "fail_reason", INTERRUPTED)
+            study._storage.set_trial_user_attr(t._trial_id, "outcome", "interrupted")
             study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
             n += 1
     return n
