@@ -38,21 +38,24 @@ def space_cmd(file: str = typer.Argument(..., help="space YAML (or a shipped spa
               seed: int = typer.Option(0, "--seed")) -> None:
     """Validate a space and print its size (number of distinct architectures)."""
     from hynas.search.problems.evaluate import limits_check
-    from hynas.space import load_space, size_text, space_size
+    from hynas.space import load_space
     from hynas.space import sample as draw
+    from hynas.space.size import count_space
 
     sp = load_space(file)
-    n = space_size(sp)
+    count = count_space(sp)  # exact, or an upper bound that says so (never enumerates combinations)
     rng = random.Random(seed)
     check = limits_check(sp) if sample else None  # max_params / max_macs need the block formulas
     archs = [draw(sp, rng, check=check) for _ in range(sample)]
     if as_json:
-        out = {"name": sp.name, "file": sp.file, "size": str(n), "stages": len(sp.stages)}
+        out = {"name": sp.name, "file": sp.file, "size": str(count.value), "size_exact": count.exact,
+               "stages": len(sp.stages)}
         if sample:
             out["archs"] = [a.to_dict() | {"hash": a.hash} for a in archs]
         typer.echo(json.dumps(out, indent=2))
         return
-    typer.echo(f"{sp.name}: {size_text(n)} architectures ({len(sp.stages)} stages; file {sp.file})")
+    bound = "" if count.exact else " (the asymmetry rule is not counted: exact counting would take too long)"
+    typer.echo(f"{sp.name}: {count.text()} architectures{bound} ({len(sp.stages)} stages; file {sp.file})")
     for a in archs:
         typer.echo(f"  {a.hash}  {a.summary()}")
 

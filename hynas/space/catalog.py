@@ -8,6 +8,7 @@ mapping of block name to ``BlockInfo``); the default catalog comes from ``hynas.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,17 +43,33 @@ class Knob:
             "bool": isinstance(value, bool),
         }[self.kind]
         if not ok_type:
-            return f"expected a {self.kind}, got {type(value).__name__} {value!r}."
+            return f"expected a {self.kind}, got {type(value).__name__} {short_repr(value)}."
+        if self.kind in ("int", "float") and not _finite(value):
+            return f"value {short_repr(value)} is not a finite number."
         if self.choices is not None and value not in self.choices:
-            return f"value {value!r} is not allowed."
+            return f"value {short_repr(value)} is not allowed."
         if self.low is not None and value < self.low or self.high is not None and value > self.high:
-            return f"value {value!r} is out of range."
+            return f"value {short_repr(value)} is out of range."
         return None
 
     def allowed_text(self) -> str:
         if self.choices is not None:
             return ", ".join(repr(c) for c in self.choices)
         return f"{self.kind} in [{self.low}, {self.high}]"
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, int):
+        return value.bit_length() <= 1000  # converting to float would overflow far before that
+    return math.isfinite(value)
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """repr() that never fails or floods: a huge integer is shown by its digit count."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"<an integer of about {int(value.bit_length() * 0.30103) + 1} digits>"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def int_knob(default: int, low: int, high: int, doc: str = "") -> Knob:

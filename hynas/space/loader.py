@@ -19,6 +19,7 @@ from hynas.space.catalog import (
     RESERVED_DOWNSAMPLE,
     Catalog,
     default_catalog,
+    short_repr,
 )
 from hynas.space.spec import BlockOption, InputSpec, Rules, Segment, Space, StageSpec, StemSpec
 from hynas.space.yamlio import read_yaml
@@ -70,10 +71,10 @@ def parse_space(raw: Any, catalog: Catalog | None = None, *, name_hint: str = "s
         if n in names[:i]:
             raise SpecError(f"stage name '{n}' is used twice.", path=f"stages[{i}].name")
     name = top.get("name", name_hint)
-    if not isinstance(name, str) or not name.strip() or len(name) > 100:
-        raise SpecError("must be a short text.", path="name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 100 or not _utf8(name):
+        raise SpecError("must be a short text (1..100 printable characters).", path="name")
     desc = top.get("description", "")
-    if not isinstance(desc, str):
+    if not isinstance(desc, str) or not _utf8(desc):
         raise SpecError("must be text.", path="description")
     return Space(name=name, file=file, input=_input(top["input"], "input"), stem=_stem(top["stem"], cat),
                  stages=stages, head=_options(_blocks_node(top["head"], "head"), "head", "head", cat),
@@ -99,7 +100,7 @@ def _int(node: Any, path: str, low: int, high: int) -> int:
     if not isinstance(node, int) or isinstance(node, bool):
         raise SpecError(f"must be an integer, got {_kind(node)}.", path=path, allowed=f"{low}..{high}")
     if not low <= node <= high:
-        raise SpecError(f"{node} is out of range.", path=path, allowed=f"{low}..{high}")
+        raise SpecError(f"{short_repr(node)} is out of range.", path=path, allowed=f"{low}..{high}")
     return node
 
 
@@ -108,9 +109,11 @@ def _number(node: Any, path: str) -> float:
         try:
             node = float(node)
         except ValueError:
-            raise SpecError(f"must be a positive number, got {node!r}.", path=path) from None
-    if not isinstance(node, (int, float)) or isinstance(node, bool) or math.isnan(node) or node <= 0:
-        raise SpecError(f"must be a positive number, got {node!r}.", path=path)
+            raise SpecError(f"must be a positive number, got {short_repr(node)}.", path=path) from None
+    if (not isinstance(node, (int, float)) or isinstance(node, bool) or node <= 0
+            or (isinstance(node, int) and node.bit_length() > 1000) or not math.isfinite(node)):
+        raise SpecError(f"must be a positive finite number, got {short_repr(node)}.", path=path,
+                        allowed="a number in (0, 1e300]")
     return float(node)
 
 
@@ -346,11 +349,19 @@ def _role_names(cat: Catalog, role: str) -> list[str]:
     return (list(RESERVED_DOWNSAMPLE) + names) if role == "downsample" else names
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: printing it would fail later
+        return False
+    return True
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
 def _kind(node: Any) -> str:
-    return "nothing" if node is None else f"{type(node).__name__} {node!r}"[:80]
+    return "nothing" if node is None else f"{type(node).__name__} {short_repr(node)}"[:80]
 
 

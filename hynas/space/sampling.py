@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Protocol
@@ -247,6 +247,32 @@ def sample(space: Space, rng: random.Random, check: Check | None = None, max_tri
                           f"{max_tries} samples; {stats.explain()}. Relax that rule or widen the choices.")
 
 
+#: at most this many count splits are tried when encoding (a pattern of 40 segments of [1, 2]
+#: has C(40, 20) splits of 60 blocks); the decode with the arch's blocks as hints finds the
+#: split in the first few for any space where the segments' block types differ.
+MAX_ENCODE_SPLITS = 4096
+
+
+def _count_splits(choices: list[tuple[int, ...]], total: int) -> Iterator[tuple[int, ...]]:
+    """Count tuples (one choice per segment) summing to ``total``, without visiting dead ends."""
+    lows = [min(c) for c in choices]
+    highs = [max(c) for c in choices]
+    rest_low = [sum(lows[i:]) for i in range(len(choices) + 1)]
+    rest_high = [sum(highs[i:]) for i in range(len(choices) + 1)]
+    if not rest_low[0] <= total <= rest_high[0]:
+        return
+    stack: list[tuple[int, int, tuple[int, ...]]] = [(0, total, ())]
+    while stack:
+        i, left, prefix = stack.pop()
+        if i == len(choices):
+            if left == 0:
+                yield prefix
+            continue
+        for c in reversed(choices[i]):
+            if rest_low[i + 1] <= left - c <= rest_high[i + 1]:
+                stack.append((i + 1, left - c, prefix + (c,)))
+
+
 def encode(space: Space, arch: Arch) -> dict[str, Any] | None:
     """The decisions that decode to ``arch`` in ``space``, or None if the space cannot make it."""
     ref = arch.to_dict()
@@ -256,14 +282,17 @@ def encode(space: Space, arch: Arch) -> dict[str, Any] | None:
     for st, rs in zip(space.stages, ref["stages"]):
         combos = []
         for rep in st.repeat:
-            for counts in itertools.product(*(s.count for s in st.segments)):
-                if rep * sum(counts) == len(rs["blocks"]):
-                    combos.append([(f"{st.name}.repeat", rep)] +
-                                  [(f"{st.name}.g{j}.count", c) for j, c in enumerate(counts)])
+            blocks = len(rs["blocks"])
+            if blocks % rep:
+                continue
+            for counts in itertools.islice(_count_splits([s.count for s in st.segments], blocks // rep),
+                                           MAX_ENCODE_SPLITS):
+                combos.append([(f"{st.name}.repeat", rep)] +
+                              [(f"{st.name}.g{j}.count", c) for j, c in enumerate(counts)])
         if not combos:
             return None
         struct.append(combos)
-    for choice in itertools.product(*struct):
+    for choice in itertools.islice(itertools.product(*struct), MAX_ENCODE_SPLITS):
         forced = dict(kv for combo in choice for kv in combo)
         rec = _Recorder(_HintChooser(forced))
         try:

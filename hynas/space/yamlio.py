@@ -15,6 +15,7 @@ from hynas.errors import SpecError
 MAX_FILE_BYTES = 1_000_000
 MAX_ALIASES = 64
 MAX_DEPTH = 32
+MAX_INT_DIGITS = 30  # no count, width or limit in a space needs more; Python refuses > 4300 anyway
 
 
 class _GuardedLoader(yaml.SafeLoader):
@@ -53,13 +54,39 @@ class _GuardedLoader(yaml.SafeLoader):
                 seen.add(key_node.value)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_int(self, node: Any) -> Any:
+        """Refuse integers of more than ``MAX_INT_DIGITS`` digits before Python converts them."""
+        digits = sum(ch.isdigit() for ch in str(node.value))
+        if digits > MAX_INT_DIGITS:
+            raise SpecError(f"an integer of {digits} digits at line {node.start_mark.line + 1}; numbers in a "
+                            f"space file have at most {MAX_INT_DIGITS} digits.")
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_str(self, node: Any) -> Any:
+        """Refuse text with a lone UTF-16 surrogate: it cannot be printed or written as UTF-8."""
+        value = super().construct_yaml_str(node)
+        if any("\ud800" <= ch <= "\udfff" for ch in value):
+            raise SpecError(f"text at line {node.start_mark.line + 1} holds a lone UTF-16 surrogate "
+                            "(an escape like \\ud800); write the character itself.")
+        return value
+
+
+_GuardedLoader.add_constructor("tag:yaml.org,2002:int", _GuardedLoader.construct_yaml_int)
+_GuardedLoader.add_constructor("tag:yaml.org,2002:str", _GuardedLoader.construct_yaml_str)
+
 
 def read_yaml(path: str | Path) -> tuple[Any, str]:
     """Read a YAML file safely: size cap, UTF-8 only, alias cap, syntax errors located."""
     p = Path(path)
     if not p.is_file():
         raise SpecError("file not found (give a path to a YAML space, or a shipped space name).", file=str(p))
-    data = p.read_bytes()
+    try:
+        if p.stat().st_size > MAX_FILE_BYTES:
+            raise SpecError(f"file is {p.stat().st_size} bytes; a space file may be at most {MAX_FILE_BYTES}.",
+                            file=str(p))
+        data = p.read_bytes()
+    except OSError as e:  # unreadable (permissions), vanished, a FIFO that fails ...
+        raise SpecError(f"cannot read the file ({e.strerror or type(e).__name__}).", file=str(p)) from None
     if len(data) > MAX_FILE_BYTES:
         raise SpecError(f"file is {len(data)} bytes; a space file may be at most {MAX_FILE_BYTES}.", file=str(p))
     try:
