@@ -102,7 +102,7 @@ def search_cmd(
                        ray_address=ray_address or None, worker_cpus=worker_cpus, worker_gpus=worker_gpus,
                        table=table or None, table_accuracy=table_accuracy or None,
                        table_latency=table_latency or None, table_test=table_test or None, screen=screen, prune=prune,
-                       heartbeat_s=heartbeat or None, trial_timeout_s=parse_duration(trial_timeout),
+                       heartbeat_s=heartbeat or None, trial_timeout_s=parse_duration(trial_timeout, "--trial-timeout"),
                        trial_memory_mb=trial_memory or None)
     _check_names(cfg)
     from hynas.cli.search_progress import SearchProgress

@@ -107,6 +107,9 @@ class SearchConfig:
         if self.screen < 1:
             raise UserError(f"--screen must be at least 1, got {self.screen}.")
         self.parsed_constraints()
+        from hynas.search.checks import check_flags
+
+        check_flags(self)  # seed, heartbeat, trial caps, duplicate objectives
         self._check_names()
         self._check_recipe()
 
@@ -153,12 +156,12 @@ class SearchConfig:
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 
 
-def parse_duration(text: str | None) -> float | None:
-    """'90', '90s', '15m', '2h', '1d' -> seconds."""
+def parse_duration(text: str | None, flag: str = "--time-budget") -> float | None:
+    """'90', '90s', '15m', '2h', '1d' -> seconds; an error names ``flag``."""
     if text is None or text == "":
         return None
     m = _DURATION.match(str(text))
     if not m:
-        raise UserError(f"--time-budget '{text}' is not a duration. Allowed: a number with s, m, h or d (e.g. 15m).")
+        raise UserError(f"{flag} '{text}' is not a duration. Allowed: a number with s, m, h or d (e.g. 15m).")
     scale = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
     return float(m.group(1)) * scale

@@ -51,6 +51,10 @@ def prepare(cfg: SearchConfig, space_text: str, fingerprint: dict[str, Any] | No
     """Create or re-open a run directory; returns its run.json content."""
     rd = Path(cfg.run_dir)
     meta_path = rd / "run.json"
+    if cfg.storage is not None:  # refused before anything is written, so run.json never records it
+        from hynas.search.storage.urls import check_storage_url
+
+        check_storage_url(cfg.storage, rd)
     storage, inside = stored_storage(cfg.storage or default_storage(rd), rd)
     meta = {"format": RUN_FORMAT, "config": cfg.as_dict(), "space_yaml": space_text, "space_sha": space_sha(space_text),
             "versions": versions(), "fingerprint": fingerprint or {}, "storage": storage,
@@ -204,12 +208,13 @@ def _sqlite_schema_ready(url: str) -> bool:
     itself, racing the search that is creating them.
     """
     import sqlite3
+    from urllib.parse import quote
 
     path = Path(url[len("sqlite:///"):])
     if not path.is_file():
         return False
-    try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:  # quoted: a '#' or '?' in the path would end the file name of the URI
+        con = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=5)
         try:
             return bool(con.execute("SELECT count(*) FROM version_info").fetchone()[0]
                         and con.execute("SELECT count(*) FROM alembic_version").fetchone()[0])
@@ -217,8 +222,8 @@ def _sqlite_schema_ready(url: str) -> bool:
             con.close()
     except sqlite3.OperationalError as e:  # tables not there yet, or the writer holds them right now
         return not ("no such table" in str(e) or "locked" in str(e))
-    except sqlite3.Error:  # not a database at all: let RDBStorage say so
-        return True
+    except sqlite3.DatabaseError as e:  # not a database at all (garbage, text, truncated)
+        raise UserError(f"{path}: not a readable SQLite study ({e}).") from None
 
 
 def _sqlite_wal(storage: Any) -> Any:
@@ -246,6 +251,10 @@ def open_study(meta: dict[str, Any], sampler: Any = None, create: bool = False) 
     from hynas.search.config import OBJECTIVES
 
     url = storage_url(meta)
+    if not create:  # a reader: a study file that is not there is reported, never created
+        from hynas.search.storage.urls import check_readable_storage
+
+        check_readable_storage(url, str(Path(meta.get(_DIR) or meta["config"]["run_dir"]) / "run.json"))
     if not create and url.startswith("sqlite:///") and not _sqlite_schema_ready(url):
         where = f" of {meta[_DIR]}" if meta.get(_DIR) else ""
         raise UserError(f"no study '{meta['study_name']}' in {url} yet: the search{where} has not created it, or "
