@@ -39,9 +39,16 @@ class _StopFlag:
 
 @BACKENDS.decorator("local")
 def run_local(search: Search, cfg: Any = None, progress: Callable[[dict[str, Any]], None] | None = None) -> None:
-    """Ask, evaluate, tell until the search says stop; a failed candidate is recorded, never raised."""
+    """Ask, evaluate, tell until the search says stop; a failed candidate is recorded, never raised.
+
+    With ``cfg.workers`` > 1, that many candidates run at once (``parallel.run_parallel``)."""
     emit = progress or (lambda e: None)
     report_factory = search.problem.reporter
+    if cfg is not None and getattr(cfg, "workers", 1) > 1 and hasattr(search.problem, "evaluator"):
+        from hynas.search.backends.parallel import run_parallel
+
+        with _StopFlag() as stop:
+            return run_parallel(search, cfg, progress, stop)
     with _StopFlag() as stop:
         while True:
             search.stop_requested = stop.requested

@@ -126,13 +126,27 @@ class Evaluator:
         isolated mode the child sends its intermediate accuracies to this process, which runs
         ``report`` (the pruning rule, with the study) and answers whether to stop.
         """
+        from hynas.search.backends.parallel import current_slot
+
         sizes = check_limits(self.space, self.latency_arch(arch))  # MACs of the model as deployed
-        if not self.isolated:
+        slot = current_slot()  # a --workers N search: always in a child, on the worker's cores (and GPU)
+        if not self.isolated and slot is None:
             return self.score(arch, sizes, report)
         from hynas.search.backends.isolate import run_isolated
 
-        return run_isolated(self.score, (arch, sizes), timeout_s=self.cfg.trial_timeout_s,
-                            memory_mb=self.cfg.trial_memory_mb, report=report)
+        fn, args = (self.score_in_slot, (arch, sizes, slot)) if slot is not None else (self.score, (arch, sizes))
+        return run_isolated(fn, args, timeout_s=self.cfg.trial_timeout_s, memory_mb=self.cfg.trial_memory_mb,
+                            report=report)
+
+    def score_in_slot(self, arch: Arch, sizes: dict[str, float], slot: Any,
+                      report: Callable[[int, float], bool] | None = None) -> Evaluation:
+        """``score`` in a parallel worker's child process: pinned to the worker's cores, on its GPU if it has one."""
+        from hynas.search.backends.parallel import enter_slot
+
+        enter_slot(slot)
+        if slot.device is not None:
+            self.on_device(slot.device)
+        return self.score(arch, sizes, report)
 
     def score(self, arch: Arch, sizes: dict[str, float],
               report: Callable[[int, float], bool] | None = None) -> Evaluation:
