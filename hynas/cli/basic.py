@@ -110,10 +110,12 @@ def _list_models() -> None:
     """Each reference model, counted now from its built network (params, traced MACs)."""
     from hynas.models import list_models, model_costs
 
-    typer.echo(f"{'model':18s} {'input':>7s} {'params (M)':>10s} {'MACs (G)':>9s}")
-    for name in list_models():  # one at a time, so the first lines show while the rest are counted
+    names = list_models()
+    w = max(len(n) for n in [*names, "model"])
+    typer.echo(f"{'model':{w}s} {'input':>7s} {'params (M)':>10s} {'MACs (G)':>9s}")
+    for name in names:  # one at a time, so the first lines show while the rest are counted
         c = model_costs([name])[0]
-        typer.echo(f"{c.name:18s} {c.resolution:>7d} {c.params / 1e6:>10.2f} {c.macs / 1e9:>9.2f}")
+        typer.echo(f"{c.name:{w}s} {c.resolution:>7d} {c.params / 1e6:>10.2f} {c.macs / 1e9:>9.2f}")
 
 
 def _registries() -> dict:
