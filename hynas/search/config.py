@@ -9,8 +9,10 @@ from typing import Any
 
 from hynas.errors import UserError
 
-OBJECTIVES = {"accuracy": "maximize", "latency_ms": "minimize", "params_m": "minimize", "macs_g": "minimize"}
-CONSTRAINT_METRICS = ("accuracy", "latency_ms", "params_m", "macs_g")
+# shape_sensitivity: measured on the trained candidate after its proxy training (hynas.proxy.shape)
+OBJECTIVES = {"accuracy": "maximize", "latency_ms": "minimize", "params_m": "minimize", "macs_g": "minimize",
+              "shape_sensitivity": "maximize"}
+CONSTRAINT_METRICS = ("accuracy", "latency_ms", "params_m", "macs_g", "shape_sensitivity")
 _CONSTRAINT = re.compile(r"^\s*([a-z_]+)\s*(<=|>=|<|>)\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
 
 
@@ -137,6 +139,9 @@ class SearchConfig:
             from hynas.search.problems.scorers import SCORERS
 
             SCORERS.get(self.proxy)
+        from hynas.search.problems.evaluate import check_trained_scores
+
+        check_trained_scores(self)  # a post-training score with a zero-cost proxy or a table
 
     def parsed_constraints(self) -> tuple[Constraint, ...]:
         return tuple(parse_constraint(c) for c in self.constraints)
