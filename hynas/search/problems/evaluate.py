@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from hynas.errors import UserError
 from hynas.search.config import SearchConfig
 from hynas.search.types import Evaluation
 from hynas.space.arch import Arch
@@ -68,6 +69,36 @@ def preflight(space: Space, tries: int = 200, seed: int = 0) -> None:
     from hynas.space import sample
 
     sample(space, random.Random(seed), check=limits_check(space), max_tries=tries)
+
+
+BASE_VALUES = ("accuracy", "latency_ms", "params_m", "macs_g")  # what every evaluation measures
+
+
+def trained_scores(cfg: SearchConfig) -> list[str]:
+    """The post-training scores (``hynas.proxy.shape.TRAINED_SCORES``) a config's objectives and constraints name."""
+    wanted = [n for n in (*cfg.objectives, *(c.metric for c in cfg.parsed_constraints())) if n not in BASE_VALUES]
+    if not wanted:
+        return []
+    from hynas.proxy.shape import TRAINED_SCORES
+
+    return [n for n in dict.fromkeys(wanted) if n in TRAINED_SCORES]
+
+
+def check_trained_scores(cfg: SearchConfig) -> None:
+    """Refuse (exit 2, before anything is written) a post-training score where no model is trained."""
+    names = trained_scores(cfg)
+    if not names:
+        return
+    from hynas.search.problems.scorers import SCORERS
+
+    what = ", ".join(names)
+    if cfg.table is not None:
+        raise UserError(f"--objectives/--constraint: {what} needs a trained candidate, and a --table search "
+                        "trains none (it reads accuracies from the table). Drop it or search a space.")
+    if not SCORERS.get(cfg.proxy).trains:
+        raise UserError(f"--objectives/--constraint: {what} is measured on the candidate's trained model, and "
+                        f"--proxy {cfg.proxy} is a zero-cost proxy (nothing is trained). Use --proxy train, "
+                        "or drop it from --objectives and --constraint.")
 
 
 class Evaluator:
@@ -165,10 +196,30 @@ class Evaluator:
 
         accuracy, extra = SCORERS.get(self.cfg.proxy).run(model, self.data, self.cfg, report)
         attrs.update(extra)
+        trained = self.trained_values(model, attrs, report)
         # On the machine a predictor was profiled on, a timing is rescaled to that machine's nominal
         # speed (a reference network timed alongside it), so candidates timed minutes apart on a
         # shared, throttling machine compare fairly; elsewhere it is the raw median.
         latency_ms = float(lat.nominal_ms if lat.nominal_ms else lat.median_ms)
         values = {"accuracy": accuracy, "latency_ms": latency_ms, "params_m": sizes["params"] / 1e6,
-                  "macs_g": sizes["macs"] / 1e9}
+                  "macs_g": sizes["macs"] / 1e9, **trained}
         return Evaluation(values=values, attrs=attrs)
+
+    def trained_values(self, model: Any, attrs: dict[str, Any],
+                       report: Callable[[int, float], bool] | None = None) -> dict[str, float]:
+        """The post-training scores the search asks for, on the model just trained (same data, same size).
+
+        Their headline values are returned (objective values); their detail (e.g. the drop per
+        disruption level) goes into ``attrs``. A candidate pruned at a rung is not scored.
+        """
+        names = trained_scores(self.cfg)
+        if not names or getattr(report, "stopped_at", None) is not None:
+            return {}
+        from hynas.proxy.shape import score_trained
+
+        t0 = time.perf_counter()
+        out = score_trained(names, model, self.data, seed=self.cfg.seed,
+                            resolution=self.recipe.train_size(self.data.resolution))
+        attrs.update({k: float(v) for k, v in out.items() if k not in names})
+        attrs["trained_scores_seconds"] = round(time.perf_counter() - t0, 3)
+        return {n: float(out[n]) for n in names}
