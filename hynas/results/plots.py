@@ -47,6 +47,7 @@ class PlotData:
     landmarks: list[Landmark] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     accuracy_label: str = LABELS["accuracy"]  # what the run's accuracy objective is (proxy name, unit)
+    extra: dict[str, str] = field(default_factory=dict)  # objectives no fixed axis shows (shape_sensitivity) -> label
 
     @property
     def on_front(self) -> list[bool]:
@@ -84,13 +85,14 @@ def trial_metrics(t: TrialRecord) -> dict[str, float]:
     return base
 
 
-def hover_text(t: TrialRecord, m: dict[str, float], acc_name: str = "accuracy") -> str:
+def hover_text(t: TrialRecord, m: dict[str, float], acc_name: str = "accuracy", extra: tuple[str, ...] = ()) -> str:
     a = t.attrs
     lat = "not recorded" if math.isnan(m["latency_ms"]) else (
         f"{m['latency_ms']:.3f} ms ({a.get('latency_method', 'measured')})")
     return (f"trial {t.number} · {html.escape(t.outcome())}<br>{html.escape(t.arch.summary() if t.arch else '')}<br>"
             f"{html.escape(acc_name)} {m['accuracy']:.4g} · latency {lat}"
-            f"<br>params {m['params_m']:.3f} M · MACs {m['macs_m']:.1f} M")
+            f"<br>params {m['params_m']:.3f} M · MACs {m['macs_m']:.1f} M"
+            + "".join(f"<br>{html.escape(k)} {m[k]:.4g}" for k in extra if k in m))
 
 
 def plot_data(run: Run, landmarks: list[Landmark] | None = None) -> PlotData:
@@ -122,11 +124,14 @@ def plot_data(run: Run, landmarks: list[Landmark] | None = None) -> PlotData:
     from hynas.search.problems.scorers import objective_labels, short_name
 
     acc = short_name(cfg)
-    units = {"accuracy": acc, "latency_ms": "ms", "params_m": "M params", "macs_g": "G MACs"}
+    units = {"accuracy": acc, "latency_ms": "ms", "params_m": "M params", "macs_g": "G MACs",
+             "shape_sensitivity": "shape drop"}
+    labels = objective_labels(cfg)
+    extra = {o: labels.get(o, o) for o in run.objectives if o not in ("accuracy", "macs_g", *X_AXES)}
     return PlotData(title, metrics, kinds, [t.number for t in trials],
-                    [hover_text(t, m, acc) for t, m in zip(trials, metrics)], hv, "/".join(methods), cfg["target"],
-                    " × ".join(units.get(o, o) for o in run.objectives),
-                    [lm for lm in landmarks or [] if not lm.skipped], notes, objective_labels(cfg)["accuracy"])
+                    [hover_text(t, m, acc, tuple(extra)) for t, m in zip(trials, metrics)], hv, "/".join(methods),
+                    cfg["target"], " × ".join(units.get(o, o) for o in run.objectives),
+                    [lm for lm in landmarks or [] if not lm.skipped], notes, labels["accuracy"], extra)
 
 
 def _counts(run: Run) -> str:
@@ -158,7 +163,7 @@ def axis_label(name: str, pd: PlotData) -> str:
         return f"latency on {pd.target} (ms, {pd.latency_method}, batch 1)"
     if name == "accuracy":
         return pd.accuracy_label
-    return LABELS.get(name, name)
+    return pd.extra.get(name) or LABELS.get(name, name)
 
 
 def _front_order(pd: PlotData, x: str) -> list[int]:
@@ -177,7 +182,8 @@ def _panel(ax: Any, pd: PlotData, x: str, main: bool) -> list[tuple[float, float
     # the front is that of the run's objectives: a line on the latency panel, points elsewhere (a line
     # through them on the params/MACs axes would zig-zag and suggest a front those axes do not have)
     ax.plot(pd.xs(x, front), pd.xs("accuracy", front), "-o" if main else "o", c=FRONT, ms=7, lw=1.5,
-            label="Pareto front (feasible trials, accuracy vs latency)", zorder=3)
+            label="Pareto front (feasible trials, " + (
+                "accuracy vs latency)" if not pd.extra else f"the run's {len(pd.extra) + 2} objectives)"), zorder=3)
     labels = []
     if main:
         labels += [(pd.metrics[i][x], pd.metrics[i]["accuracy"], f"#{pd.numbers[i]}", "#8a1c2b") for i in front]
@@ -251,8 +257,9 @@ def render_png(pd: PlotData, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig = plt.figure(figsize=(15, 10))
-    grid = fig.add_gridspec(2, 3, height_ratios=[1.35, 1], width_ratios=[1, 1, 0.85])
+    rows = 2 + len(pd.extra)  # one more row per objective no fixed axis shows
+    fig = plt.figure(figsize=(15, 10 + 4.5 * len(pd.extra)))
+    grid = fig.add_gridspec(rows, 3, height_ratios=[1.35] + [1] * (rows - 1), width_ratios=[1, 1, 0.85])
     ax = fig.add_subplot(grid[0, :2])
     panels = [(ax, _panel(ax, pd, "latency_ms", main=True), 7.5)]
     ax.set_title(pd.title, fontsize=11)
@@ -282,6 +289,9 @@ def render_png(pd: PlotData, path: Path) -> None:
     ax_hv.set_title("hypervolume of the trials so far", fontsize=10)
     ax_hv.ticklabel_format(axis="y", useOffset=False)
     ax_hv.grid(alpha=0.3)
+    for row, y in enumerate(pd.extra, start=2):
+        for col, x in enumerate(("latency_ms", "accuracy")):
+            _extra_panel(fig.add_subplot(grid[row, col]), pd, x, y)
     lines = [ln for n in pd.notes for ln in textwrap.wrap(n, 200)][:6]
     if lines:
         fig.text(0.01, 0.005, "\n".join(lines), fontsize=7, color="#555555", va="bottom")
@@ -290,6 +300,26 @@ def render_png(pd: PlotData, path: Path) -> None:
         place_labels(axis, labels, size)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _extra_panel(ax: Any, pd: PlotData, x: str, y: str) -> None:
+    """An objective no fixed axis shows (``y``, e.g. shape_sensitivity) against latency or accuracy; front in red."""
+    for kind, (label, color, marker, filled) in (*KIND_STYLE.items(), ("front", ("Pareto front", FRONT, "o", True))):
+        idx = [i for i in pd.of(kind) if not (math.isnan(pd.metrics[i][x]) or math.isnan(pd.metrics[i].get(y, math.nan)))]
+        if idx:
+            style = {"c": color, "alpha": 0.55 if kind != "front" else 1.0} if filled else {
+                "facecolors": "none", "edgecolors": color}
+            ax.scatter(pd.xs(x, idx), pd.xs(y, idx), s=30, marker=marker, label=label, zorder=3, **style)
+            if kind == "front":
+                for i in idx:
+                    ax.annotate(f"#{pd.numbers[i]}", (pd.metrics[i][x], pd.metrics[i][y]), textcoords="offset points",
+                                xytext=(4, 3), fontsize=6.5, color="#8a1c2b")
+    if x == "latency_ms" and _span(pd, x) > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel(axis_label(x, pd), fontsize=8)
+    ax.set_ylabel(y, fontsize=9)
+    ax.set_title(f"{axis_label(y, pd)}\nvs {x}", fontsize=8.5)
+    ax.grid(alpha=0.3)
 
 
 def _html_traces(pd: PlotData, x: str, row: int, col: int, first: bool) -> list[tuple[Any, int, int]]:
@@ -334,8 +364,9 @@ def render_html(pd: PlotData, path: Path) -> None:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=2, cols=2, subplot_titles=("accuracy vs latency", "accuracy vs parameters",
-                                                        "accuracy vs MACs", "hypervolume over trials"))
+    titles = ["accuracy vs latency", "accuracy vs parameters", "accuracy vs MACs", "hypervolume over trials"]
+    titles += [f"{y} vs {x}" for y in pd.extra for x in ("latency", "accuracy")]
+    fig = make_subplots(rows=2 + len(pd.extra), cols=2, subplot_titles=titles)
     for (x, r, c) in (("latency_ms", 1, 1), ("params_m", 1, 2), ("macs_m", 2, 1)):
         for trace, rr, cc in _html_traces(pd, x, r, c, first=(r, c) == (1, 1)):
             fig.add_trace(trace, row=rr, col=cc)
@@ -346,9 +377,18 @@ def render_html(pd: PlotData, path: Path) -> None:
                   row=2, col=2)
     fig.update_xaxes(title_text="trial number", row=2, col=2)
     fig.update_yaxes(title_text=f"hypervolume ({pd.hv_unit})", row=2, col=2)
+    for row, y in enumerate(pd.extra, start=3):
+        for col, x in enumerate(("latency_ms", "accuracy"), start=1):
+            idx = [i for i in range(len(pd.metrics)) if not math.isnan(pd.metrics[i].get(y, math.nan))]
+            fig.add_trace(go.Scatter(x=pd.xs(x, idx), y=pd.xs(y, idx), mode="markers", showlegend=False,
+                                     marker={"size": 9, "color": [FRONT if pd.kinds[i] == "front" else DOMINATED
+                                                                  for i in idx]},
+                                     text=[pd.hover[i] for i in idx], hoverinfo="text"), row=row, col=col)
+            fig.update_xaxes(title_text=axis_label(x, pd), row=row, col=col)
+            fig.update_yaxes(title_text=y, row=row, col=col)
     note = "<br>".join(html.escape(n) for n in pd.notes)
     fig.update_layout(title=html.escape(pd.title) + (f"<br><sup>{note}</sup>" if note else ""),
-                      template="plotly_white", height=900)
+                      template="plotly_white", height=900 + 420 * len(pd.extra))
     fig.write_html(str(path), include_plotlyjs=True, full_html=True)
 
 
@@ -360,7 +400,7 @@ def plot_run(run: Run, out_dir: Path | None = None, landmarks: list[Landmark] | 
     paths = [out / "pareto.png", out / "pareto.html", out / "pareto.json"]
     render_png(pd, paths[0])
     render_html(pd, paths[1])
-    summary = {"front": [n for n, f in zip(pd.numbers, pd.on_front) if f],
+    summary = {"objectives": list(run.objectives), "front": [n for n, f in zip(pd.numbers, pd.on_front) if f],
                "infeasible": [pd.numbers[i] for i in pd.of("infeasible")],
                "pruned": [pd.numbers[i] for i in pd.of("pruned")],
                "hypervolume": pd.hv_by_trial[-1][1] if pd.hv_by_trial else 0.0,
