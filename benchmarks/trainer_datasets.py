@@ -53,13 +53,15 @@ def spearman(a: list[float], b: list[float]) -> float:
     return cov / den if den else 0.0
 
 
-def train_one(space_name: str, arch_i: int, data, steps: int, seed: int) -> dict:
+def train_one(space_name: str, arch_i: int, data, recipe: TrainRecipe) -> dict:
+    """One arch trained as a search trains it: built at the training size, weights from the seed."""
     arch = sample(load_space(space_name), random.Random(1000 + arch_i))
-    arch = arch.with_input(channels=data.channels, classes=data.classes, resolution=data.resolution)
+    arch = arch.with_input(channels=data.channels, classes=data.classes, resolution=recipe.train_size(data.resolution))
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(recipe.seed)
         model = build_model(arch)
-    res = train_proxy(model, data, recipe=TrainRecipe(steps=steps, seed=seed))
+    res = train_proxy(model, data, recipe=recipe)
+    seed = recipe.seed
     return {"arch": arch_i, "hash": arch.hash, "seed": seed, "acc": res.val_accuracy, "seconds": round(res.seconds, 2)}
 
 
@@ -85,19 +87,22 @@ def main() -> None:
     p.add_argument("--archs", type=int, default=10)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--proxy-resolution", type=int, default=None,
+                   help="train at this size (resize + centre crop), e.g. 32 for the 64-px cluttered set")
     p.add_argument("--out", type=Path, default=OUT)
     a = p.parse_args()
     store = json.loads(a.out.read_text()) if a.out.is_file() else {}
     for name in a.datasets.split(","):
         data = load_dataset(name)
-        key = f"{name}@{a.space}@{a.steps}"
+        key = f"{name}@{a.space}@{a.steps}" + (f"@r{a.proxy_resolution}" if a.proxy_resolution else "")
         rows = store.setdefault(key, [])
         have = {(r["arch"], r["seed"]) for r in rows}
         for seed, i in itertools.product(range(a.seeds), range(a.archs)):
             if (i, seed) in have:
                 continue
             t0 = time.time()
-            rows.append(train_one(a.space, i, data, a.steps, seed))
+            recipe = TrainRecipe(steps=a.steps, seed=seed, proxy_resolution=a.proxy_resolution)
+            rows.append(train_one(a.space, i, data, recipe))
             a.out.parent.mkdir(parents=True, exist_ok=True)
             a.out.write_text(json.dumps(store, indent=1))
             print(f"{key} arch {i} seed {seed}: {rows[-1]['acc']:.3f} ({time.time() - t0:.0f} s)", file=sys.stderr)
@@ -105,10 +110,11 @@ def main() -> None:
           "seed-vs-seed Spearman | s/training |")
     print("|---|---|---|---|---|---|---|---|")
     for key, rows in store.items():
-        if not key.endswith(f"@{a.space}@{a.steps}"):
+        if f"@{a.space}@{a.steps}" not in key:
             continue
         s = summarize(rows, a.archs, a.seeds)
-        print(f"| {key.split('@')[0]} | {s['archs']} x {s['seeds']} | {s['min']:.3f}-{s['max']:.3f} | "
+        label = key.split("@")[0] + (f" (trained at {key.split('@r')[1]} px)" if "@r" in key else "")
+        print(f"| {label} | {s['archs']} x {s['seeds']} | {s['min']:.3f}-{s['max']:.3f} | "
               f"{s['arch_std']:.4f} | {s['seed_std']:.4f} | {s['ratio']:.2f} | {s['seed_spearman']:.2f} | "
               f"{s['s_per_training']:.1f} |")
 

@@ -36,6 +36,8 @@ def canvases(count: int) -> tuple[np.ndarray, np.ndarray]:
 def write(out: Path, train: int, val: int, size: int, seed: int = 0) -> int:
     images, labels = canvases(train + val)
     rng = np.random.default_rng(seed)
+    order = rng.permutation(len(images))  # the digits come sorted by class: shuffle before splitting
+    images, labels = images[order], labels[order]
     fg = rng.uniform(0.4, 1.0, (len(images), 3))
     bg = rng.uniform(0.0, 0.25, (len(images), 3))
     for i, (img, label) in enumerate(zip(images, labels)):
