@@ -91,7 +91,7 @@ def budget_section(run: Run) -> str:
         "<p>Failed or rejected, by reason:</p>" + _table(["outcome", "reason", "trials"], why) if why else "")
 
 
-def _row(t: TrialRecord, constrained: bool) -> list[Any]:
+def _row(t: TrialRecord, constrained: bool, extra: tuple[str, ...] = ()) -> list[Any]:
     from hynas.results.plots import trial_metrics
 
     m = trial_metrics(t) if t.arch is not None else {}  # sizes of a pruned trial come from its arch
@@ -99,14 +99,15 @@ def _row(t: TrialRecord, constrained: bool) -> list[Any]:
     method = t.attrs.get("latency_method", "measured") if lat is not None else ""
     size = ["" if math.isnan(m.get(k, math.nan)) else m[k] for k in ("params_m", "macs_m")]
     row = [t.number, t.values.get("accuracy", t.attrs.get("pruned_accuracy", "")), lat if lat is not None else "",
-           method, *size]
+           method, *size, *(t.values.get(k, "") for k in extra)]
     if constrained:
         row.append("" if t.state != "COMPLETE" else "yes" if t.feasible else "no")
     return row + [t.arch.summary() if t.arch else ""]
 
 
-def _header(constrained: bool, first: str = "trial", accuracy: str = "accuracy") -> list[str]:
-    return [first, accuracy, "latency (ms)", "latency method", "params (M)", "MACs (M)"] + (
+def _header(constrained: bool, first: str = "trial", accuracy: str = "accuracy",
+            extra: tuple[str, ...] = ()) -> list[str]:
+    return [first, accuracy, "latency (ms)", "latency method", "params (M)", "MACs (M)", *extra] + (
         ["feasible"] if constrained else []) + ["architecture"]
 
 
@@ -116,15 +117,16 @@ def front_section(run: Run) -> tuple[str, list[TrialRecord]]:
 
     constrained = bool(run.meta["config"].get("constraints"))
     acc = objective_labels(run.meta["config"])["accuracy"]
+    extra = tuple(o for o in run.objectives if o not in ("accuracy", "latency_ms", "params_m", "macs_g"))
     front = sorted((t for t in run.front() if t.arch is not None), key=lambda t: t.values.get("latency_ms", 0.0))
-    text = _table(_header(constrained, accuracy=acc), [_row(t, constrained) for t in front])
+    text = _table(_header(constrained, accuracy=acc, extra=extra), [_row(t, constrained, extra) for t in front])
     if constrained:
         text = (f"<p>Constraints: {html.escape(', '.join(run.meta['config']['constraints']))}. Trials that "
                 "violate one are not in the front, whatever their scores.</p>" + text)
     evaluated = [t for t in run.trials if t.kind in ("complete", "infeasible", "pruned", "failed")]
     if evaluated:
-        rows = [[*r[:1], t.outcome(), *r[1:]] for t, r in ((t, _row(t, constrained)) for t in evaluated)]
-        hdr = _header(constrained, accuracy=acc)
+        rows = [[*r[:1], t.outcome(), *r[1:]] for t, r in ((t, _row(t, constrained, extra)) for t in evaluated)]
+        hdr = _header(constrained, accuracy=acc, extra=extra)
         text += (f"<details><summary>all {len(evaluated)} evaluated trials (accuracy of a pruned trial: where it "
                  "stopped)</summary>" + _table([hdr[0], "outcome", *hdr[1:]], rows) + "</details>")
     return text, front
