@@ -80,8 +80,8 @@ def info_cmd(arch: str = typer.Argument(..., help="reference model name (`hynas 
 
 
 @app.command("list")
-def list_cmd(what: str = typer.Argument("blocks", help="blocks | models | targets | proxies | datasets | samplers | "
-                                                      "backends")) -> None:
+def list_cmd(what: str = typer.Argument("blocks", help="blocks | models | targets | proxies | scores | datasets | "
+                                                      "samplers | backends")) -> None:
     """List what is registered, or the shipped reference models with their params and MACs."""
     from hynas.registry import Registry
 
@@ -131,6 +131,10 @@ def _registries() -> dict:
         from hynas.proxy.zero_cost import ZERO_COST
         return ZERO_COST
 
+    def scores():  # post-training scores a search can take as objectives (--objectives ...,shape_sensitivity)
+        from hynas.proxy.shape import TRAINED_SCORES
+        return TRAINED_SCORES
+
     def datasets():
         from hynas.proxy.data import DATASETS
         return DATASETS
@@ -143,5 +147,5 @@ def _registries() -> dict:
         from hynas.search.backends import BACKENDS
         return BACKENDS
 
-    return {"blocks": blocks, "targets": targets, "proxies": proxies, "datasets": datasets, "samplers": samplers,
-            "backends": backends}
+    return {"blocks": blocks, "targets": targets, "proxies": proxies, "scores": scores, "datasets": datasets,
+            "samplers": samplers, "backends": backends}
