@@ -62,5 +62,11 @@ def explore_cmd(
                            progress=say) if blocks else []
     paths, text = write_all(Path(out), [s for s, _ in sets], imp, points, target=target, map_size=map_size)
     typer.echo(text)
+    from hynas.results.explore import layout_table
+
+    for src in sources:  # a run with shape_sensitivity: it beside the attention share and place of each layout
+        table = layout_table(src) if (Path(src) / "run.json").is_file() else ""
+        if table:
+            typer.echo(table)
     for p in paths:
         typer.echo(f"wrote {p}")

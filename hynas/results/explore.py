@@ -261,3 +261,35 @@ def body_types(spaces: list[Any]) -> list[str]:
     return sorted(names)
 
 
+
+
+def layout_table(run_dir: str, score: str = "shape_sensitivity") -> str:
+    """A run's trials with ``score`` beside where attention sits in their layout, and the rank correlations.
+
+    ``attention_share`` (fraction of body blocks that attend) and ``attention_start`` (first stage
+    with attention; stages + 1 for a pure conv stack) come from ``hynas.proxy.shape.layout_features``.
+    Spearman's rho over the completed trials; '' when no trial recorded ``score``.
+    """
+    from scipy.stats import spearmanr
+
+    from hynas.proxy.shape import layout_features
+    from hynas.results.trials import load_run
+
+    rows = []
+    for t in load_run(run_dir).complete():
+        v = t.values.get(score, t.attrs.get(score))
+        if t.arch is not None and isinstance(v, (int, float)):
+            f = layout_features(t.arch.to_dict())
+            rows.append((t.number, f["attention_share"], f["attention_start"], float(t.values["accuracy"]), float(v)))
+    if not rows:
+        return ""
+    lines = [f"{score} and layout, {len(rows)} completed trials of {run_dir}:",
+             f"{'trial':>5s} {'attn share':>10s} {'attn start':>10s} {'accuracy':>8s} {score:>17s}"]
+    lines += [f"{n:>5d} {sh:>10.2f} {st:>10.0f} {acc:>8.3f} {v:>17.4f}" for n, sh, st, acc, v in
+              sorted(rows, key=lambda r: (r[1], r[2]))]
+    for j, name in ((1, "attention_share"), (2, "attention_start")):
+        xs, ys = [r[j] for r in rows], [r[4] for r in rows]
+        rho = spearmanr(xs, ys).statistic if len(set(xs)) > 1 and len(set(ys)) > 1 else math.nan
+        lines.append(f"Spearman rho({score}, {name}) = {rho:.2f}" if not math.isnan(rho) else
+                     f"Spearman rho({score}, {name}): undefined ({name} or {score} is the same on every trial)")
+    return "\n".join(lines)
