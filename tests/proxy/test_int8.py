@@ -25,7 +25,7 @@ def _arch() -> Arch:
                  "stem": {"type": "conv_stem", "out": 16, "knobs": _knobs("conv_stem", act="silu")},
                  "stages": [{"name": "s1", "downsample": {"type": "none", "knobs": {}}, "blocks": [block("mnv2", 16)]},
                             {"name": "s2", "downsample": {"type": "block", "knobs": {}},
-                             "blocks": [block("mnv2", 32), block("mobilevit", 32, dim=32, depth=1)]}],
+                             "blocks": [block("mnv2", 32), block("mobilevit", 32, attn_ratio=1.0, depth=1)]}],
                  "head": {"type": "pool_linear", "knobs": _knobs("pool_linear")}})
 
 
