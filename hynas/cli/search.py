@@ -44,13 +44,13 @@ def search_cmd(
     teacher: str = typer.Option(None, help="distil from an exported model.py (its model.pt beside it)"),
     params_objective: bool = typer.Option(False, "--params-objective", help="add params as a third objective"),
     objectives: str = typer.Option("accuracy,latency_ms", help="comma-separated objectives (accuracy, latency_ms, "
-                                   "params_m, macs_g); 'accuracy' alone only with --table (default sampler: bo)"),
+                                   "params_m, macs_g, shape_sensitivity: needs --proxy train); 'accuracy' alone only with --table (default sampler: bo)"),
     predict: bool = typer.Option(False, "--predict", help="require the target's latency predictor "
                                  "(default: the predictor where one exists, else timing)"),
     measure: bool = typer.Option(False, "--measure", help="time every candidate on the target instead of predicting"),
     constraint: list[str] = typer.Option([], "--constraint",
                                          help="e.g. 'latency_ms<=5' (repeatable); names: "
-                                         "accuracy, latency_ms, params_m, macs_g; ops <=, >=, <, >"),
+                                         "accuracy, latency_ms, params_m, macs_g, shape_sensitivity; ops <=, >=, <, >"),
     backend: str = typer.Option("local", help="local | ray (`hynas list backends`)"),
     workers: int = typer.Option(1, help="candidates evaluated in parallel: Ray tasks, or on the local backend "
                                 "child processes, each with its share of the cores (or its own GPU)"),
