@@ -215,6 +215,7 @@ def run(args: argparse.Namespace) -> None:
                                (multi_run, args.multi, args.multi_methods)):
         for name in filter(None, lands.split(",")):
             jobs += [(fn, name, m, s) for s in seeds for m in filter(None, methods.split(","))]
+    jobs.sort(key=lambda j: j[3])  # seed by seed across landscapes: a run stopped early has the first seeds of all
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool, open(args.out, "a") as f:
         futs = [pool.submit(fn, name, m, s) for fn, name, m, s in jobs]
