@@ -17,7 +17,7 @@ def search_cmd(
     target: str = typer.Option("ort-cpu", help="latency target (see `hynas list targets`)"),
     budget: int = typer.Option(20, help="number of distinct candidates to evaluate"),
     time_budget: str = typer.Option("", help="wall-clock budget, e.g. 10m; the run stops at whichever comes first"),
-    sampler: str = typer.Option("", help="nsga2 (default) | nsga3 | tpe | gp | bo | evolution | random"),
+    sampler: str = typer.Option("", help="robust (default) | nsga2 | nsga3 | tpe | gp | bo | evolution | random"),
     seed: int = typer.Option(0),
     run_dir: str = typer.Option("runs/default", help="where the study and outputs go; re-run to resume"),
     storage: str = typer.Option("", help="Optuna storage: an RDB URL (postgresql://..., for several writers), "
@@ -44,7 +44,7 @@ def search_cmd(
     teacher: str = typer.Option(None, help="distil from an exported model.py (its model.pt beside it)"),
     params_objective: bool = typer.Option(False, "--params-objective", help="add params as a third objective"),
     objectives: str = typer.Option("accuracy,latency_ms", help="comma-separated objectives (accuracy, latency_ms, "
-                                   "params_m, macs_g, shape_sensitivity: needs --proxy train); 'accuracy' alone only with --table (default sampler: bo)"),
+                                   "params_m, macs_g, shape_sensitivity: needs --proxy train); 'accuracy' alone only with --table (default sampler: robust)"),
     predict: bool = typer.Option(False, "--predict", help="require the target's latency predictor "
                                  "(default: the predictor where one exists, else timing)"),
     measure: bool = typer.Option(False, "--measure", help="time every candidate on the target instead of predicting"),

@@ -21,7 +21,7 @@ def _register(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 @_register("nsga2")
 def nsga2(seed: int, n_objectives: int = 2) -> Any:
-    """NSGA-II (Deb et al. 2002): the default for several objectives."""
+    """NSGA-II (Deb et al. 2002): cheap proposals for searches of many hundreds of trials."""
     import optuna
 
     return optuna.samplers.NSGAIISampler(seed=seed, population_size=12)
