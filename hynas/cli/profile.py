@@ -27,6 +27,7 @@ def profile_cmd(
     ssh_option: list[str] | None = typer.Option(None, "--ssh-option", help="with --remote: an ssh -o Key=Value"),
     remote_python: str = typer.Option("python3", help="with --remote: the device's Python (with onnxruntime, numpy)"),
     threads: int = typer.Option(1, help="with --kit: onnxruntime intra-op threads on the device"),
+    kit_mb: int = typer.Option(1000, help="with --kit: about how many MB of models to write at most"),
 ) -> None:
     """Measure units and whole archs of the spaces on a target, fit a latency predictor, report its accuracy.
 
@@ -38,7 +39,7 @@ def profile_cmd(
     budget = parse_duration(time_budget) or 900.0
     if import_ or kit or remote:
         return _kit_cmd(kit, import_, remote, ssh_option or [], remote_python, target, space, budget, seed, out,
-                        threads)
+                        threads, kit_mb)
     if not 0.05 <= arch_share <= 0.95:
         raise UserError(f"--arch-share must be in 0.05..0.95, got {arch_share}.")
     cfg = ProfileConfig(
@@ -66,7 +67,7 @@ def _echo_accuracy(heldout: dict, macs: dict) -> None:
 
 
 def _kit_cmd(kit: str, import_: str, remote: str, ssh_options: list[str], python: str, target: str,
-             spaces: list[str], budget: float, seed: int, out: str, threads: int) -> None:
+             spaces: list[str], budget: float, seed: int, out: str, threads: int, kit_mb: int) -> None:
     """--kit (write; with --remote also run, fetch and import) or --import (fit from timings)."""
     from pathlib import Path
 
@@ -86,8 +87,10 @@ def _kit_cmd(kit: str, import_: str, remote: str, ssh_options: list[str], python
             raise UserError(f"a kit is made for one space; got --space {' --space '.join(spaces)}.")
         if not 1 <= threads <= 256:
             raise UserError(f"--threads must be in 1..256, got {threads}.")
+        if kit_mb < 1:
+            raise UserError(f"--kit-mb must be at least 1, got {kit_mb}.")
         dev = parse_remote(remote, ssh_options, python) if remote else None
-        m = write_kit(kit, target, spaces[0], budget, seed, threads, progress=typer.echo)
+        m = write_kit(kit, target, spaces[0], budget, seed, threads, kit_mb * 1e6, progress=typer.echo)
         typer.echo(f"wrote kit {kit}: {len(m['units'])} units, {len(m['archs'])} whole archs for '{target}'")
         if dev is None:
             typer.echo(f"next: copy {kit} to the device, run `python3 run_kit.py` there (needs onnxruntime and "

@@ -59,30 +59,81 @@ def unit_from_record(d: dict[str, Any]) -> Any:
     return Unit(**{**d, "knobs": tuple((str(k), v) for k, v in d["knobs"])})
 
 
-def plan_kit(space: Any, budget_s: float, seed: int) -> tuple[list[Any], list[tuple[Any, list[Any]]]]:
-    """Units (most frequent first) and whole archs to time, sized so the runner fits ``budget_s``."""
+def plan_kit(space: Any, budget_s: float, seed: int) -> tuple[list[tuple[Any, list[Any]]], list[Any]]:
+    """Whole archs (with their units) and further units (most frequent first) that fit ``budget_s`` there."""
     from hynas.latency.calibrate import calibration_archs
     from hynas.latency.features import unit_key
     from hynas.latency.profile import unit_census
 
-    n_archs = max(MIN_KIT_ARCHS, int(0.35 * budget_s / ARCH_S))
-    archs = calibration_archs([space], n_archs, seed)
-    need = {unit_key(u): u for _, us in archs for u in us}
+    archs = calibration_archs([space], max(MIN_KIT_ARCHS, int(0.35 * budget_s / ARCH_S)), seed)
+    need = {unit_key(u) for _, us in archs for u in us}
     spare = max(0, int(0.65 * budget_s / UNIT_S) - len(need))
-    for u in unit_census([space], 500, random.Random(seed)):
-        if spare <= 0:
-            break
-        if unit_key(u) not in need:
-            need[unit_key(u)] = u
-            spare -= 1
-    return list(need.values()), archs
+    extra = [u for u in unit_census([space], 500, random.Random(seed)) if unit_key(u) not in need]
+    return archs, extra[:spare]
 
 
-def _export(model: Any, shape: tuple[int, ...], path: Path) -> None:
+def _export(model: Any, shape: tuple[int, ...], path: Path) -> dict[str, Any]:
+    """Write the model's ONNX graph without its float weights; returns how the runner re-creates them.
+
+    Latency does not depend on the weights' values, only on their shapes, so every float tensor of 4 KB or
+    more becomes ONNX external data in ``<model>.weights``, which the runner fills on the device with
+    normal noise of each tensor's own mean and std (no denormals, no NaN), then deletes. A kit of 224 px
+    hybrids stays megabytes instead of gigabytes.
+    """
+    import numpy as np
+    import onnx
+
     from hynas.blocks.reparam import fuse_for_inference
     from hynas.latency.onnx_io import export_bytes
 
-    path.write_bytes(export_bytes(fuse_for_inference(model.eval()), shape))
+    m = onnx.load_from_string(export_bytes(fuse_for_inference(model.eval()), shape))
+    name, offset, tensors = path.name + ".weights", 0, []
+    for t in m.graph.initializer:
+        if t.data_type != onnx.TensorProto.FLOAT or len(t.raw_data) < 4096:
+            continue
+        arr = np.frombuffer(t.raw_data, np.float32)
+        n = len(t.raw_data)
+        tensors.append([offset, n, float(arr.mean()), float(arr.std())])
+        for k, v in (("location", name), ("offset", str(offset)), ("length", str(n))):
+            e = t.external_data.add()
+            e.key, e.value = k, v
+        t.data_location = onnx.TensorProto.EXTERNAL
+        t.ClearField("raw_data")
+        offset += n
+    path.write_bytes(m.SerializeToString())
+    return {"file": name, "bytes": offset, "tensors": tensors} if tensors else {}
+
+
+class _Writer:
+    """Exports models into the kit's ``models/`` and keeps the manifest rows and the bytes written."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.bytes, self.units, self.archs, self.keys = root, 0, [], [], set()
+
+    def _put(self, model: Any, shape: tuple[int, ...], name: str) -> dict[str, Any]:
+        weights = _export(model, shape, self.root / "models" / name)
+        self.bytes += (self.root / "models" / name).stat().st_size
+        return {"file": f"models/{name}", "weights": weights}
+
+    def unit(self, u: Any) -> None:
+        from hynas.latency.features import unit_key
+        from hynas.latency.measure import unit_module
+
+        if unit_key(u) in self.keys:
+            return
+        self.keys.add(unit_key(u))
+        uid, shape = f"u{len(self.units):04d}", (1, u.in_ch, u.h, u.w)
+        self.units.append({"id": uid, "key": unit_key(u), "unit": unit_record(u), "shape": list(shape),
+                           **self._put(unit_module(u), shape, f"{uid}.onnx")})
+
+    def arch(self, a: Any, units: list[Any]) -> None:
+        from hynas.build import build_model
+
+        shape = (1, a.input["channels"], a.input["resolution"], a.input["resolution"])
+        self.archs.append({"id": f"a-{a.hash}", "hash": a.hash, "arch": a.to_dict(), "shape": list(shape),
+                           **self._put(build_model(a), shape, f"a-{a.hash}.onnx")})
+        for u in units:
+            self.unit(u)
 
 
 def check_kit_dir(kit: Path) -> None:
@@ -92,12 +143,9 @@ def check_kit_dir(kit: Path) -> None:
 
 def write_kit(
     kit: str | Path, target: str, space_name: str, budget_s: float = 900.0, seed: int = 0,
-    threads: int = 1, progress: Callable[[str], None] = lambda _: None,
+    threads: int = 1, max_bytes: float = 1e9, progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
-    """Write the kit into the new directory ``kit``; returns the manifest."""
-    from hynas.build import build_model
-    from hynas.latency.features import unit_key
-    from hynas.latency.measure import unit_module
+    """Write the kit into the new directory ``kit`` (models up to about ``max_bytes``); returns the manifest."""
     from hynas.latency.reference import REFERENCE_SHAPE, ReferenceNet
     from hynas.space import load_space
 
@@ -105,31 +153,28 @@ def write_kit(
     space = load_space(space_name)
     kit = Path(kit)
     check_kit_dir(kit)
-    units, archs = plan_kit(space, budget_s, seed)
+    archs, extra = plan_kit(space, budget_s, seed)
     tmp = kit.with_name(kit.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "models").mkdir(parents=True)
-    _export(ReferenceNet(), REFERENCE_SHAPE, tmp / "models" / "reference.onnx")
-    u_rows, a_rows = [], []
-    for i, u in enumerate(units):
-        shape = (1, u.in_ch, u.h, u.w)
-        _export(unit_module(u), shape, tmp / "models" / f"u{i:04d}.onnx")
-        u_rows.append({"id": f"u{i:04d}", "key": unit_key(u), "unit": unit_record(u), "shape": list(shape),
-                       "file": f"models/u{i:04d}.onnx"})
-    progress(f"exported {len(units)} units")
-    for a, _ in archs:
-        shape = (1, a.input["channels"], a.input["resolution"], a.input["resolution"])
-        _export(build_model(a), shape, tmp / "models" / f"a-{a.hash}.onnx")
-        a_rows.append({"id": f"a-{a.hash}", "hash": a.hash, "arch": a.to_dict(), "shape": list(shape),
-                       "file": f"models/a-{a.hash}.onnx"})
-    progress(f"exported {len(archs)} whole archs")
+    ref_weights = _export(ReferenceNet(), REFERENCE_SHAPE, tmp / "models" / "reference.onnx")
+    w = _Writer(tmp)
+    for a, units in archs:  # whole archs take at most half the size budget once the minimum is written
+        if len(w.archs) >= MIN_KIT_ARCHS and w.bytes > max_bytes / 2:
+            break
+        w.arch(a, units)
+    for u in extra:
+        if w.bytes > max_bytes:
+            break
+        w.unit(u)
+    progress(f"exported {len(w.units)} units and {len(w.archs)} whole archs ({w.bytes / 1e6:.0f} MB)")
     manifest = {
         "format": KIT_FORMAT, "version": KIT_VERSION, "target": {"name": target, "runtime": "onnxruntime",
         "precision": "fp32", "batch": 1, "threads": threads},
         "space": {"name": space_name, "file": space.file, "sha256": space_sha256(space)},
         "timing": {"units": asdict(FAST), "archs": asdict(DEFAULT)},
-        "reference": {"file": "models/reference.onnx", "shape": list(REFERENCE_SHAPE)},
-        "units": u_rows, "archs": a_rows, "seed": seed, "budget_s": budget_s,
+        "reference": {"file": "models/reference.onnx", "shape": list(REFERENCE_SHAPE), "weights": ref_weights},
+        "units": w.units, "archs": w.archs, "seed": seed, "budget_s": budget_s, "bytes": w.bytes,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")

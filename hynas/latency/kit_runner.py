@@ -80,9 +80,26 @@ def time_model(run, p, clock, reference):
     return best
 
 
-def ort_runner(path, shape, threads):
+def make_weights(model_path, weights):
+    """Write the model's external float weights: normal noise of each tensor's mean and std (see the kit)."""
+    import numpy as np
+
+    if not weights:
+        return None
+    rng = np.random.default_rng(0)
+    path = os.path.join(os.path.dirname(model_path), weights["file"])
+    with open(path, "wb") as f:
+        for offset, length, mean, std in weights["tensors"]:
+            f.seek(offset)
+            f.write(rng.normal(mean, std, length // 4).astype(np.float32).tobytes())
+    return path
+
+
+def ort_runner(path, shape, threads, weights=None):
     import numpy as np
     import onnxruntime as ort
+
+    made = make_weights(path, weights)
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
@@ -90,7 +107,11 @@ def ort_runner(path, shape, threads):
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
-    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    try:
+        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    finally:
+        if made:
+            os.remove(made)  # the session holds its own copy
     feed = {sess.get_inputs()[0].name: np.random.default_rng(0).standard_normal(shape).astype(np.float32)}
     return lambda: sess.run(None, feed)
 
@@ -126,12 +147,13 @@ def main():
     threads = int(manifest["target"]["threads"])
     clock = time.thread_time_ns if threads == 1 else time.perf_counter_ns
     ref_shape = manifest["reference"]["shape"]
-    reference = ort_runner(os.path.join(args.kit, manifest["reference"]["file"]), ref_shape, threads)
+    ref = manifest["reference"]
+    reference = ort_runner(os.path.join(args.kit, ref["file"]), ref_shape, threads, ref.get("weights"))
     entries, failures, t0 = {}, {}, time.perf_counter()
     todo = [(e, "units") for e in manifest["units"]] + [(e, "archs") for e in manifest["archs"]]
     for i, (e, kind) in enumerate(todo):
         try:
-            run = ort_runner(os.path.join(args.kit, e["file"]), e["shape"], threads)
+            run = ort_runner(os.path.join(args.kit, e["file"]), e["shape"], threads, e.get("weights"))
             entries[e["id"]] = time_model(run, manifest["timing"][kind], clock, reference)
         except Exception as exc:  # noqa: BLE001 - one model the runtime refuses must not end the run
             failures[e["id"]] = type(exc).__name__ + ": " + str(exc)[:300]
