@@ -24,10 +24,14 @@ def load_arch_or_spec(path: str):
     if p.suffix == ".json":
         if not p.is_file():
             raise UserError(f"{p}: file not found.")
+        from hynas.build import validate_arch
+
         try:
-            return Arch.from_json(p.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as e:
+            arch = Arch.from_json(p.read_text(encoding="utf-8"))
+            validate_arch(arch)  # types, registered blocks, knob values: before any cost is computed
+        except (ValueError, UnicodeDecodeError, UserError) as e:
             raise UserError(f"{p}: not a JSON arch ({e}).") from None
+        return arch
     return fixed_arch(load_space(path))
 
 

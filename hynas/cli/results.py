@@ -60,6 +60,9 @@ def export_cmd(run_dir: str = typer.Argument(..., help="a run directory"),
 
     if train_steps < 0:
         raise UserError("--train-steps must be 0 or more.")
+    from hynas.search.storage.runfile import check_output_file
+
+    check_output_file(out)  # a directory, '', /proc/... or a path under a file: refused before reading the run
     run = load_run(run_dir)
     trial = pick_trial(run, pick)
     bundle = export_bundle(run, trial, Path(out), pick=pick, weights=weights or train_steps > 0, onnx=onnx,

@@ -133,8 +133,10 @@ class Predictor:
         p = Path(path)
         try:
             return cls.from_json(json.loads(p.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:  # AttributeError: a list/number
             raise UserError(f"{p}: cannot read latency predictor ({e}).") from None
+        except UserError as e:  # refused by the schema: say which file
+            raise e if str(p) in str(e) else UserError(f"{p}: {e}") from None
 
 
 def input_key(arch: Any, resolution: int | None = None) -> str:

@@ -122,8 +122,13 @@ def load_cifar(path: Path, recipe: TrainRecipe | None = None) -> Dataset:
 @dataset_format("npz", "a NumPy .npz with x_train, y_train and optionally x_val/y_val or x_test/y_test",
                 lambda p: p.is_file() and p.suffix == ".npz")
 def load_npz(path: Path, recipe: TrainRecipe | None = None) -> Dataset:
-    with np.load(path, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, EOFError, OSError) as e:  # half-written or truncated: refused like bad arrays
+        raise ValueError(f"not a readable .npz ({type(e).__name__}: {e})") from None
     if "x_train" not in arrays or "y_train" not in arrays:
         raise ValueError(f"needs arrays x_train and y_train, found {sorted(arrays)}")
     for split in ("val", "test"):

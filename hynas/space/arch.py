@@ -43,7 +43,10 @@ class Arch:
 
     @classmethod
     def from_json(cls, text: str | dict[str, Any]) -> Arch:
-        return cls(json.loads(text) if isinstance(text, str) else text)
+        data = json.loads(text) if isinstance(text, str) else text
+        if not isinstance(data, dict):  # a list, a number, a string: ValueError like any other bad JSON
+            raise ValueError(f"an architecture is a JSON object, got {type(data).__name__}")  # noqa: TRY004
+        return cls(data)
 
     @property
     def hash(self) -> str:

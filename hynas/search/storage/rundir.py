@@ -154,6 +154,9 @@ def read_meta(run_dir: str | Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != RUN_FORMAT:
         raise UserError(f"{p}: run format {meta.get('format') if isinstance(meta, dict) else '?'} is not "
                         f"supported by this hynas (format {RUN_FORMAT}); re-run the search with this version.")
+    from hynas.search.storage.runfile import check_run_meta
+
+    check_run_meta(meta, p)  # the fields readers index, with their types
     meta[_DIR] = str(rd.resolve())
     return meta
 
