@@ -48,6 +48,8 @@ def search_cmd(
     predict: bool = typer.Option(False, "--predict", help="require the target's latency predictor "
                                  "(default: the predictor where one exists, else timing)"),
     measure: bool = typer.Option(False, "--measure", help="time every candidate on the target instead of predicting"),
+    calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate", help="calibrate a predictor measured on "
+                                   "another machine by timing a few archs here first (stored in the run directory)"),
     constraint: list[str] = typer.Option([], "--constraint",
                                          help="e.g. 'latency_ms<=5' (repeatable); names: "
                                          "accuracy, latency_ms, params_m, macs_g, shape_sensitivity; ops <=, >=, <, >"),
@@ -83,9 +85,6 @@ def search_cmd(
     from hynas.search.samplers import default_sampler
 
     objs = tuple(o.strip() for o in objectives.split(",") if o.strip())
-    timed, lines = (True, []) if table else latency_source(target, measure=measure, predict=predict)
-    for line in lines:
-        typer.echo(line)
     objs += ("params_m",) if params_objective and "params_m" not in objs else ()
     from hynas.proxy.recipe import recipe_from_options
 
@@ -98,13 +97,21 @@ def search_cmd(
                        time_budget_s=parse_duration(time_budget), sampler=sampler or default_sampler(len(objs)), seed=seed, storage=storage or None,
                        objectives=objs, dataset=dataset, proxy=proxy, train_steps=steps,
                        recipe=rec.to_dict() if not table else {}, input_resolution=input_res,
-                       measure=timed, constraints=tuple(constraint), backend=backend, workers=workers,
+                       measure=measure or bool(table), constraints=tuple(constraint), backend=backend, workers=workers,
                        ray_address=ray_address or None, worker_cpus=worker_cpus, worker_gpus=worker_gpus,
                        table=table or None, table_accuracy=table_accuracy or None,
                        table_latency=table_latency or None, table_test=table_test or None, screen=screen, prune=prune,
                        heartbeat_s=heartbeat or None, trial_timeout_s=parse_duration(trial_timeout, "--trial-timeout"),
                        trial_memory_mb=trial_memory or None)
     _check_names(cfg)
+    if not table:  # after validation: calibrating writes RUN/predictor-<target>.json
+        import dataclasses
+
+        src = latency_source(target, measure=measure, predict=predict, calibrate=calibrate, run_dir=run_dir,
+                             space=space, progress=typer.echo)
+        for line in src.lines:
+            typer.echo(line)
+        cfg = dataclasses.replace(cfg, measure=src.timed, latency_predictor=src.record)
     from hynas.cli.search_progress import SearchProgress
     from hynas.results.live import summary_lines
     from hynas.search.problems.scorers import short_name

@@ -85,6 +85,7 @@ class SearchConfig:
     heartbeat_s: int | None = None  # RDB/journal storages: mark trials stale after 4 missed beats
     recipe: dict[str, Any] = field(default_factory=dict)  # hynas.proxy.recipe.TrainRecipe fields; {}: steps=train_steps
     input_resolution: int | None = None  # candidates built, timed, exported at this size; None: the data's
+    latency_predictor: dict[str, Any] = field(default_factory=dict)  # how latencies are got (hynas.latency.source)
 
     def __post_init__(self) -> None:
         for o in self.objectives:

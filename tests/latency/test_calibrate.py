@@ -122,3 +122,20 @@ def test_calibrate_cli_writes_a_new_file_and_refuses_bad_input(foreign, tmp_path
 def test_measure_and_predict_still_exclude_each_other():
     with pytest.raises(UserError, match="exclude each other"):
         latency_source("ort-cpu", measure=True, predict=True)
+
+
+def test_search_calibrates_on_arrival_records_it_and_resumes_without_redoing(foreign, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HYNAS_PREDICTORS", str(tmp_path / "preds"))
+    foreign.save(tmp_path / "preds" / "ort-cpu.json")
+    run = tmp_path / "run"
+    args = ["search", "--target", "ort-cpu", "--space", TINY_SPACE, "--proxy", "naswot", "--run-dir", str(run)]
+    main([*args, "--budget", "2"])
+    out = capsys.readouterr().out
+    assert "latency: predicted, calibrated on" in out and "warning" not in out.lower()
+    rec = json.loads((run / "run.json").read_text())["config"]["latency_predictor"]
+    assert rec["calibrated"] is True and rec["calibration"]["source_sha256"] and (run / "predictor-ort-cpu.json").is_file()
+    main([*args, "--budget", "3"])
+    assert "re-used on resume, not recalibrated" in capsys.readouterr().out
+    main([*args[:-1], str(tmp_path / "run2"), "--budget", "1", "--no-calibrate"])
+    out = capsys.readouterr().out
+    assert "not calibrated (--no-calibrate)" in out and "Faraway CPU 9000" in out

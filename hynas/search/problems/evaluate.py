@@ -186,7 +186,7 @@ class Evaluator:
 
         t0 = time.perf_counter()
         timed = self.latency_arch(arch)
-        lat = measure_latency(timed, self.cfg.target) if self.cfg.measure else predict_latency(timed, self.cfg.target)
+        lat = measure_latency(timed, self.cfg.target) if self.cfg.measure else predict_latency(timed, self.cfg.target, run_dir=self.cfg.run_dir)
         t_lat = time.perf_counter() - t0
         model = self._seeded_model(arch)
         attrs: dict[str, Any] = {"latency": lat.as_dict(), "latency_method": lat.method,

@@ -50,7 +50,7 @@ class ScreenedProblem(BaseProblem):
         try:
             from hynas.latency import predict_latency
 
-            return s, float(predict_latency(cand.payload, self.cfg.target).median_ms), "predicted_latency_ms"
+            return s, float(predict_latency(cand.payload, self.cfg.target, run_dir=self.cfg.run_dir).median_ms), "predicted_latency_ms"
         except Exception:  # noqa: BLE001 - no predictor for this target: MACs stand in for the cost
             from hynas.cost import analytic_macs
 
