@@ -157,7 +157,7 @@ class StreamedDataset:
         ds = _Files(files, labels, self.channels == 1, self.stats(), size, augment)
         return torch.utils.data.DataLoader(ds, batch_sampler=sampler, num_workers=workers, pin_memory=pin,
                                            worker_init_fn=_seed_worker if workers else None, generator=gen,
-                                           prefetch_factor=4 if workers else None)
+                                           prefetch_factor=2 if workers else None)
 
     def train_batches(self, recipe: TrainRecipe, size: int, gen: torch.Generator, pin: bool = False) -> Batches:
         idx = balanced_subset(self.train_y, recipe.train_samples, recipe.seed)
@@ -167,7 +167,7 @@ class StreamedDataset:
                                  loader_workers(recipe), pin, worker_gen))
 
     def eval_batches(self, size: int, limit: int | None = None, recipe: TrainRecipe | None = None,
-                     pin: bool = False, batch_size: int = 250) -> Batches:
+                     pin: bool = False, batch_size: int = 100) -> Batches:
         n = len(self.val_y) if limit is None else min(limit, len(self.val_y))
         batches = [[(i, -1) for i in range(s, min(n, s + batch_size))] for s in range(0, n, batch_size)]
         workers = min(loader_workers(recipe), len(batches)) if recipe is not None else 0
