@@ -53,7 +53,7 @@ def search_cmd(
     constraint: list[str] = typer.Option([], "--constraint",
                                          help="e.g. 'latency_ms<=5' (repeatable); names: "
                                          "accuracy, latency_ms, params_m, macs_g, shape_sensitivity; ops <=, >=, <, >"),
-    backend: str = typer.Option("local", help="local | ray (`hynas list backends`)"),
+    backend: str = typer.Option("local", help="local | ray (Ray tasks) | tune (Ray Tune trials, ASHA by rung) (`hynas list backends`)"),
     workers: int = typer.Option(1, help="candidates evaluated in parallel: Ray tasks, or on the local backend "
                                 "child processes, each with its share of the cores (or its own GPU)"),
     ray_address: str = typer.Option("", help="ray backend: 'auto' or HOST:PORT of a running cluster "
@@ -149,8 +149,12 @@ def _recipe_sizes(rec: Any, dataset: str, table: str) -> tuple[int, int | None]:
 def _check_names(cfg: Any) -> None:
     """Fail fast (exit 2) on an unknown target, dataset or space, before anything is written.
 
-    Sampler, backend and proxy names are checked by ``SearchConfig`` itself (library calls too).
+    Sampler, backend and proxy names are checked by ``SearchConfig`` itself (library calls too); what the
+    backend needs (a Ray cluster that answers) by its preflight, here before calibration writes anything.
     """
+    from hynas.search.backends import preflight
+
+    preflight(cfg.backend, cfg)
     if cfg.table is not None:
         return
     from hynas.latency import resolve_target

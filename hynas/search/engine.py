@@ -207,8 +207,13 @@ class Search:
         """What a progress display needs after a tell, without reading the study (``values``: a complete
         trial's objective values, else None)."""
         frozen = self.study._storage.get_trial(trial._trial_id) if trial is not None else None
+        return self.stored_event(frozen, status, self.mirror.number(trial) if trial is not None else None)
+
+    def stored_event(self, frozen: Any, status: str, number: int | None = None) -> dict[str, Any]:
+        """:meth:`event` for a finished ``FrozenTrial`` (``number``: its stored number, default its own)."""
         start, end = (frozen.datetime_start, frozen.datetime_complete) if frozen else (None, None)
-        return {"trial": self.mirror.number(trial) if trial is not None else None, "status": status,
+        number = number if number is not None or frozen is None else frozen.number
+        return {"trial": number, "status": status,
                 "values": frozen.values if frozen and status == "complete" else None, "done": self.done,
                 "budget": self.budget, "directions": [d.name.lower() for d in self.study.directions],
                 "objectives": list(self.objectives), "attrs": dict(frozen.user_attrs) if frozen else {},
@@ -287,6 +292,7 @@ def run_search(cfg: SearchConfig, progress: Callable[[dict[str, Any]], None] | N
     ``RUN/search.log`` (``hynas.results.live``), followed by the session's summary.
     """
     from hynas.results.live import SearchLog, summary_lines
+    from hynas.search.backends import preflight as backend_preflight
     from hynas.search.problems import make_problem
     from hynas.search.problems.scorers import short_name
     from hynas.search.samplers import make_sampler
@@ -294,6 +300,7 @@ def run_search(cfg: SearchConfig, progress: Callable[[dict[str, Any]], None] | N
 
     problem, space_text = make_problem(cfg)
     problem.preflight()  # an infeasible space is refused before a run directory is written
+    backend_preflight(cfg.backend, cfg)  # so is a Ray cluster nothing answers at
     meta = prepare(cfg, space_text, _fingerprint(cfg.target))
     study = open_study(meta, make_sampler(cfg.sampler, cfg.seed, len(cfg.objectives)), create=True)
     _name_objectives(study, cfg)

@@ -9,9 +9,20 @@ inside the backend's function). ``isolate`` runs one candidate in a child proces
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from hynas.registry import Registry
 
 BACKENDS: Registry[Callable[..., None]] = Registry("backend", loader="hynas.search.backends")
+PREFLIGHTS: dict[str, Callable[[Any], None]] = {}  # backend -> check(cfg) run before the run directory is written
 
-__all__ = ["BACKENDS"]
+__all__ = ["BACKENDS", "PREFLIGHTS", "preflight"]
+
+
+def preflight(name: str, cfg: Any) -> None:
+    """Refuse (a UserError) what the backend cannot run - e.g. a Ray address nothing answers at - before
+    anything is written. Backends without a check pass."""
+    BACKENDS.get(name)  # loads the backend modules, which register their checks
+    check = PREFLIGHTS.get(name)
+    if check is not None:
+        check(cfg)

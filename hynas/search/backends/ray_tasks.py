@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hynas.errors import UserError
-from hynas.search.backends import BACKENDS
+from hynas.search.backends import BACKENDS, PREFLIGHTS
 from hynas.search.pruning import ETA, rung_cost, stopping_report
 from hynas.search.types import Evaluation
 
@@ -104,6 +104,39 @@ def init_ray(address: str | None, workers: int, worker_cpus: float = 1.0) -> Non
                  ignore_reinit_error=True, log_to_driver=False)
 
 
+def connect(cfg: SearchConfig) -> None:
+    """Start or join Ray for ``cfg`` now, turning every way of not reaching a cluster into one clear UserError
+    (exit 2) that names ``--ray-address``: nothing listening at HOST:PORT, no running instance for "auto", a
+    cluster that wants an authentication token this process lacks."""
+    address = cfg.ray_address
+    if address and address != "auto" and not address.startswith("ray://"):
+        _check_listening(address)
+    try:
+        init_ray(address, cfg.workers, float(cfg.worker_cpus))
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - Ray's own connection errors vary by version; all mean "not reached"
+        where = f"--ray-address {address}" if address else "a local Ray instance"
+        raise UserError(f"{where}: Ray could not connect ({type(e).__name__}: {str(e).strip()[:400]}). Start a "
+                        "cluster with `ray start --head` (and export its token where it requires one), pass "
+                        "'auto' on one of its nodes, or leave --ray-address out for a local instance.") from None
+
+
+def _check_listening(address: str, timeout_s: float = 3.0) -> None:
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--ray-address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379) or 'auto'.")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as e:
+        raise UserError(f"--ray-address {address}: nothing is listening there ({e.strerror or e}). Start the head "
+                        f"node with `ray start --head --port={port}`, or leave --ray-address out to start a local "
+                        "Ray instance.") from None
+
+
 def check_resources(cpus: float, gpus: float) -> None:
     """Refuse per-candidate resources no node of the cluster has (Ray would queue the task forever)."""
     import ray
@@ -123,6 +156,9 @@ def _board(search: Search, eta: int) -> Any:
     known = {f"stored:{t.number}": (t.user_attrs["rungs"], float(t.user_attrs.get("rung_cost_macs", 0.0)))
              for t in search.study.get_trials(deepcopy=False) if t.user_attrs.get("rungs")}
     return ray.remote(num_cpus=0)(RungBoard).remote(known, eta)
+
+
+PREFLIGHTS["ray"] = connect
 
 
 @BACKENDS.decorator("ray")
