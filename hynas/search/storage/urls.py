@@ -143,4 +143,5 @@ def check_readable_storage(url: str, where: str) -> None:
         raise UserError(f"{where}: storage {url!r} saves nothing; there is no study to read.")
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"{where}: no study yet ({p} does not exist or is not a file); nothing was created.")
+        raise UserError(f"{where}: no study yet: {p} does not exist or is not a file (the search has not "
+                        "created it, or the run directory was copied without its study); nothing was created.")
