@@ -104,6 +104,7 @@ def search_cmd(
                        heartbeat_s=heartbeat or None, trial_timeout_s=parse_duration(trial_timeout, "--trial-timeout"),
                        trial_memory_mb=trial_memory or None)
     _check_names(cfg)
+    _check_before_writing(cfg)
     if not table:  # after validation: calibrating writes RUN/predictor-<target>.json
         import dataclasses
 
@@ -162,3 +163,14 @@ def _check_names(cfg: Any) -> None:
 
     resolve_target(cfg.target)  # accepts NAME@bN batch variants
     load_space(cfg.space)  # the dataset was loaded (and refused if it cannot be) with the recipe, in _recipe_sizes
+
+
+def _check_before_writing(cfg: Any) -> None:
+    """What run_search would refuse anyway, checked before calibration writes into the run directory."""
+    from hynas.search.storage.rundir import read_meta
+    from hynas.search.storage.urls import check_storage_url
+
+    if cfg.storage is not None:
+        check_storage_url(cfg.storage, cfg.run_dir)
+    if (Path(cfg.run_dir) / "run.json").exists():
+        read_meta(cfg.run_dir)  # a run.json from another version or a broken one is refused here

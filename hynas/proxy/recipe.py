@@ -82,7 +82,8 @@ class TrainRecipe:
             return cls(**values)
         except SpecError as e:
             if flags:
-                flag = "--" + (e.path or "recipe").replace("_", "-")
+                field = {"steps": "train_steps"}.get(e.path, e.path)  # the CLI flag is --train-steps
+                flag = "--" + (field or "recipe").replace("_", "-")
                 allowed = f" Allowed: {e.allowed}." if isinstance(e.allowed, str) else (
                     f" Allowed: {', '.join(map(str, e.allowed))}." if e.allowed else "")
                 raise UserError(f"{flag}: {e.detail}{allowed}") from None

@@ -102,7 +102,9 @@ def test_installed_wheel_works_from_another_directory(venv: Path, tmp_path: Path
 
     out = _run([str(venv / "hynas"), "search", "--space", "default", "--target", "ort-cpu", "--proxy", "naswot",
                 "--budget", "1", "--predict", "--run-dir", "run"], tmp_path, env)
-    assert f"predicted by {root}" in out or f"predicted by {venv.parent}" in out, out
+    # the shipped predictor inside the installed wheel is the one used (as is, or calibrated here on arrival)
+    latency = [ln for ln in out.splitlines() if ln.startswith("latency: predicted")]
+    assert latency and any(str(root) in ln or str(venv.parent) in ln for ln in latency), out
     assert "1 complete" in out, out
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
     assert meta, "run.json is empty"

@@ -170,7 +170,7 @@ def test_errors_name_the_field_and_what_is_allowed(mutate: Any, where: str, allo
     (["--space", "no_such_space"], "no shipped space named 'no_such_space'"),
     (["--budget", "0"], "--budget must be at least 1"),
     (["--time-budget", "soon"], "is not a duration"),
-    (["--train-steps", "0"], "--train-steps must be at least 1"),
+    (["--train-steps", "0"], "--train-steps: 0 is not an integer in range. Allowed: an integer from 1"),
     (["--budget", "many"], "Invalid value"),
 ])
 def test_bad_search_flags(flags: list[str], expect: str, tmp_path: Path, capsys: Any) -> None:

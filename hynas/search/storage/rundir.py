@@ -257,7 +257,8 @@ def open_study(meta: dict[str, Any], sampler: Any = None, create: bool = False) 
     if not create:  # a reader: a study file that is not there is reported, never created
         from hynas.search.storage.urls import check_readable_storage
 
-        check_readable_storage(url, str(Path(meta.get(_DIR) or meta["config"]["run_dir"]) / "run.json"))
+        run_dir = meta.get(_DIR) or meta.get("config", {}).get("run_dir")
+        check_readable_storage(url, str(Path(run_dir) / "run.json") if run_dir else url)
     if not create and url.startswith("sqlite:///") and not _sqlite_schema_ready(url):
         where = f" of {meta[_DIR]}" if meta.get(_DIR) else ""
         raise UserError(f"no study '{meta['study_name']}' in {url} yet: the search{where} has not created it, or "
