@@ -21,9 +21,9 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 
-from hynas.cli import main
 from hynas.errors import SpecError
 from hynas.space import load_space, shipped_spaces
+from tests.cli import run_cli
 from tests.reliability.mutants import RAW_ATTACKS, dump, mutated_docs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,15 +32,6 @@ FAST_EXAMPLES = 25  # per shipped space in the default suite; the slow soak runs
 SOAK_EXAMPLES = 400
 
 
-def run_cli(argv: list[str], capsys: Any) -> tuple[int, str]:
-    """``hynas ARGV`` in-process: (exit code, stderr)."""
-    capsys.readouterr()
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    return code, capsys.readouterr().err
 
 
 def check_refused(path: Path, capsys: Any, tmp_path: Path) -> str:

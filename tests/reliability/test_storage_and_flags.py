@@ -8,21 +8,11 @@ from typing import Any
 
 import pytest
 
-from hynas.cli import main
 from hynas.errors import UserError
 from hynas.search import SearchConfig
 from hynas.search.storage.rundir import prepare
 from hynas.search.storage.urls import check_storage_url
-
-
-def run_cli(argv: list[str], capsys: Any) -> tuple[int, str]:
-    capsys.readouterr()
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    return code, capsys.readouterr().err
+from tests.cli import run_cli
 
 
 def bad_urls(tmp_path: Path) -> list[str]:

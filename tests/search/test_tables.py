@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from hynas.cli import main
 from hynas.errors import UserError
 from hynas.nb201 import EDGES, OPS, SHIPPED_TABLES, TABLES_DIR, NB201Table, all_genotypes, parse, to_string
 from hynas.results.trials import load_run
+from tests.cli import run_cli
 
 SHIPPED_SHA256 = {"nb201_cifar10.csv.gz": "d1da1c21dfd1568879620310b7596608350c4db77b6c04c63e92a3fea96cca26",
                   "nb201_cifar100_devices.csv.gz": "84658ce7ad4f9b62bcf5c9bb66e4f1d232672e0b0dcc38468104b10761a43ca9"}
@@ -40,14 +40,6 @@ def write_table(path: Path, rows: int | None = None) -> Path:
     return path
 
 
-def run_cli(argv: list[str], capsys: Any) -> tuple[int, str]:
-    capsys.readouterr()
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    return code, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED_TABLES))

@@ -11,7 +11,7 @@ from typing import Any
 import optuna
 import pytest
 
-from hynas.cli import main
+from tests.cli import run_cli
 
 
 def _free_port() -> int:
@@ -20,14 +20,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_cli(argv: list[str], capsys: Any) -> tuple[int, str]:
-    capsys.readouterr()
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    return code, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("backend", ["ray", "tune"])
