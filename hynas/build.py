@@ -16,7 +16,7 @@ from hynas.blocks import block_class, catalog
 from hynas.blocks.net import HybridNet
 from hynas.errors import ArchError
 from hynas.space.arch import Arch
-from hynas.space.catalog import NAME_RE, RESERVED_DOWNSAMPLE
+from hynas.space.catalog import DIMS, DIMS_TEXT, NAME_RE, RESERVED_DOWNSAMPLE
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,17 @@ class Unit:
     w: int
     knobs: tuple[tuple[str, Any], ...]
     stage: int  # -1 for stem, len(stages) for head
+    dims: int = 2  # 1: h is the length L and w is 1
 
     def knob_dict(self) -> dict[str, Any]:
         return dict(self.knobs)
+
+    def shape(self, batch: int = 1) -> tuple[int, ...]:
+        """The unit's input tensor shape: (batch, in_ch, L) for 1-D, (batch, in_ch, h, w) for images."""
+        return (batch, self.in_ch, self.h) if self.dims == 1 else (batch, self.in_ch, self.h, self.w)
+
+    def map_text(self) -> str:
+        return f"L{self.h}" if self.dims == 1 else f"{self.h}x{self.w}"
 
     def macs(self) -> int:
         return int(block_class(self.type).macs(self.in_ch, self.out_ch, self.stride, self.h, self.w,
@@ -57,6 +65,9 @@ def validate_arch(arch: Arch) -> None:
             return
         if not NAME_RE.match(t) or t not in cat or cat[t].role != role:
             raise ArchError(f"arch {where}: '{t}' is not a registered {role} block")
+        if d["input"].get("dims", 2) not in cat[t].dims:
+            raise ArchError(f"arch {where}: block '{t}' runs on {DIMS_TEXT[cat[t].dims[0]]} inputs, not on this "
+                            f"arch's {DIMS_TEXT[d['input'].get('dims', 2)]} input")
         knobs = entry.get("knobs", {})
         if not isinstance(knobs, dict) or set(knobs) != set(cat[t].knobs):
             raise ArchError(f"arch {where}: block '{t}' needs exactly the knobs {sorted(cat[t].knobs)}")
@@ -73,6 +84,10 @@ def validate_arch(arch: Arch) -> None:
         for k in ("channels", "resolution", "classes"):
             if not isinstance(inp[k], int) or isinstance(inp[k], bool) or inp[k] < 1:
                 raise ArchError(f"arch input.{k} must be a positive integer")
+        dims = inp.get("dims", 2)
+        if dims not in DIMS or isinstance(dims, bool) or set(inp) - {"channels", "resolution", "classes", "dims"}:
+            raise ArchError(f"arch input: dims must be one of {DIMS} and the only keys channels, resolution, "
+                            "classes, dims")
         check(d["stem"], "stem", "stem")
         for i, st in enumerate(d["stages"]):
             check(st["downsample"], "downsample", f"stages[{i}].downsample")
@@ -88,10 +103,14 @@ def validate_arch(arch: Arch) -> None:
 
 
 def block_plan(arch: Arch, resolution: int | None = None) -> list[Unit]:
-    """The executed units with their input shapes; raises ArchError for a map a unit refuses."""
+    """The executed units with their input shapes; raises ArchError for a map a unit refuses.
+
+    A 1-D arch's units carry the length as ``h`` and 1 as ``w``: downsampling halves only ``h``.
+    """
     d = arch.to_dict()
     res = resolution or d["input"]["resolution"]
-    h = w = res
+    dims = arch.dims
+    h, w = res, (1 if dims == 1 else res)
     units: list[Unit] = []
 
     def add(role: str, entry: dict, in_ch: int, out_ch: int, stride: int, stage: int) -> None:
@@ -100,14 +119,18 @@ def block_plan(arch: Arch, resolution: int | None = None) -> list[Unit]:
         check = getattr(cls, "check_map", None)
         why = check(h, w, stride, **knobs) if check else None
         if why:
-            raise ArchError(f"{_where(stage, len(d['stages']))} block '{entry['type']}' refuses the {h}x{w} map "
-                            f"at input resolution {res}: {why}")
-        units.append(Unit(role, entry["type"], in_ch, out_ch, stride, h, w, tuple(sorted(knobs.items())), stage))
+            shown = f"length-{h} signal" if dims == 1 else f"{h}x{w} map"
+            raise ArchError(f"{_where(stage, len(d['stages']))} block '{entry['type']}' refuses the {shown} "
+                            f"at input {'length' if dims == 1 else 'resolution'} {res}: {why}")
+        units.append(Unit(role, entry["type"], in_ch, out_ch, stride, h, w, tuple(sorted(knobs.items())), stage,
+                          dims))
+
+    def reduce(factor: int, where: str) -> tuple[int, int]:
+        return _halve(h, factor, res, where, dims), (w if dims == 1 else _halve(w, factor, res, where, dims))
 
     stem = d["stem"]
     add("stem", stem, d["input"]["channels"], stem["out"], 1, -1)
-    red = block_class(stem["type"]).reduction(**stem["knobs"])
-    h, w = _halve(h, red, res, "stem"), _halve(w, red, res, "stem")
+    h, w = reduce(block_class(stem["type"]).reduction(**stem["knobs"]), "stem")
     c = stem["out"]
     for i, st in enumerate(d["stages"]):
         dtype = st["downsample"]["type"]
@@ -117,19 +140,22 @@ def block_plan(arch: Arch, resolution: int | None = None) -> list[Unit]:
         elif dtype != "none":
             add("downsample", st["downsample"], c, st["blocks"][0]["out"], 2, i)
             c = st["blocks"][0]["out"]
-            h, w = _halve(h, 2, res, f"stage {i + 1}"), _halve(w, 2, res, f"stage {i + 1}")
+            h, w = reduce(2, f"stage {i + 1}")
         for j, b in enumerate(st["blocks"]):
             s = first_stride if j == 0 else 1
             add("body", b, c, b["out"], s, i)
             if s == 2:
-                h, w = _halve(h, 2, res, f"stage {i + 1}"), _halve(w, 2, res, f"stage {i + 1}")
+                h, w = reduce(2, f"stage {i + 1}")
             c = b["out"]
     add("head", d["head"], c, d["input"]["classes"], 1, len(d["stages"]))
     return units
 
 
-def _halve(size: int, factor: int, res: int, where: str) -> int:
+def _halve(size: int, factor: int, res: int, where: str, dims: int = 2) -> int:
     if size % factor or size // factor < 1:
+        if dims == 1:
+            raise ArchError(f"{where}: a length-{size} signal cannot be reduced by {factor} (input length {res}); "
+                            f"use a length divisible by the network's total stride")
         raise ArchError(f"{where}: a {size}x{size} map cannot be reduced by {factor} (input resolution {res}); "
                         f"use a resolution divisible by the network's total stride")
     return size // factor

@@ -132,7 +132,7 @@ def arch_cost(arch: Arch, resolution: int | None = None, memory: bool = True) ->
     """Params, traced MACs and (optionally) peak activation memory of an arch at batch 1."""
     res = resolution or arch.input["resolution"]
     model = build_model(arch, res).eval()
-    x = torch.zeros(1, arch.input["channels"], res, res)
+    x = torch.zeros(arch.input_shape(1, res))
     macs = count_macs(model, x)
     peak = peak_activation_bytes(model, x) if memory else None
     return Cost(params=count_params(model), macs=macs, peak_activation_bytes=peak)

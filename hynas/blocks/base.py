@@ -2,7 +2,7 @@
 
 A block is an ``nn.Module`` class registered with ``@register_block``. The decorator
 attaches a ``BlockInfo`` (role, family, paper, knobs) that the torch-free DSL validates
-against. Contract, by role (maps are NCHW):
+against. Contract, by role (maps are NCHW for images; NCL for 1-D signals and tokens, ``dims=(1,)``):
 
 - ``stem``:       ``Cls(in_ch, out_ch, **knobs)``, reduces the map by ``Cls.reduction(**knobs)``.
 - ``downsample``: ``Cls(in_ch, out_ch, **knobs)``, halves the map.
@@ -11,7 +11,7 @@ against. Contract, by role (maps are NCHW):
 - ``head``:       ``Cls(in_ch, num_classes, **knobs)``, map -> logits.
 
 Each class also gives ``macs(in_ch, out_ch, stride, h, w, **knobs)``: its MACs at an input
-map of h×w, counted by hand the way fvcore counts (the contract tests hold the formula to
+map of h×w (a 1-D block gets h = its length L and w = 1, so ``h * w`` is the token count in every kind), counted by hand the way fvcore counts (the contract tests hold the formula to
 the traced count within 1%), and may give ``check_map(h, w, stride, **knobs)`` returning
 why a map size is refused (e.g. a window that does not divide it).
 
@@ -30,21 +30,25 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hynas.registry import Registry
-from hynas.space.catalog import ROLES, BlockInfo, Knob
+from hynas.space.catalog import DIMS, ROLES, BlockInfo, Knob
 
 BLOCKS: Registry[type] = Registry("block", loader="hynas.blocks")
 
 
 def register_block(name: str, *, role: str, family: str, paper: str, knobs: Mapping[str, Knob] | None = None,
-                   attention: bool = False, can_stride: bool = False) -> Callable[[type], type]:
-    """Register an ``nn.Module`` class as a block the DSL can use."""
+                   attention: bool = False, can_stride: bool = False,
+                   dims: tuple[int, ...] = (2,)) -> Callable[[type], type]:
+    """Register an ``nn.Module`` class as a block the DSL can use (``dims``: the input kinds it runs on)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
+    if not dims or any(d not in DIMS for d in dims):
+        raise ValueError(f"dims must be a non-empty tuple drawn from {DIMS}")
 
     def wrap(cls: type) -> type:
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         cls.block_info = BlockInfo(name=name, role=role, family=family, paper=paper, attention=attention,
-                                   knobs=dict(knobs or {}), can_stride=can_stride, doc=doc)
+                                   knobs=dict(knobs or {}), can_stride=can_stride, doc=doc,
+                                   dims=tuple(sorted(set(dims))))
         cls.block_name = name
         if not hasattr(cls, "macs"):
             raise TypeError(f"block '{name}' must define a macs(...) formula")

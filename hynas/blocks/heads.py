@@ -10,9 +10,10 @@ from hynas.space.catalog import choice_knob, float_knob, int_knob
 
 
 @register_block("pool_linear", role="head", family="common", paper="common practice (global average pool + linear)",
-                knobs={"norm": choice_knob("none", ("none", "bn", "ln")), "dropout": float_knob(0.0, 0.0, 0.9)})
+                knobs={"norm": choice_knob("none", ("none", "bn", "ln")), "dropout": float_knob(0.0, 0.0, 0.9)},
+                dims=(1, 2))
 class PoolLinearHead(nn.Module):
-    """Global average pool, optional norm, dropout, linear classifier."""
+    """Global average pool (over every spatial axis: a signal's length or an image's map), norm, dropout, linear."""
 
     def __init__(self, in_ch: int, num_classes: int, norm: str = "none", dropout: float = 0.0) -> None:
         super().__init__()
@@ -21,7 +22,7 @@ class PoolLinearHead(nn.Module):
         self.fc = nn.Linear(in_ch, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.drop(self.norm(x.mean((2, 3)))))
+        return self.fc(self.drop(self.norm(x.flatten(2).mean(2))))
 
     @staticmethod
     def macs(in_ch: int, out_ch: int, stride: int, h: int, w: int, **_: object) -> int:

@@ -20,7 +20,7 @@ def export_onnx(arch: Arch, path: str | Path, resolution: int | None = None, bat
     """
     res = resolution or arch.input["resolution"]
     net = (model if model is not None else build_model(arch, res)).eval()
-    x = torch.zeros(batch, arch.input["channels"], res, res)
+    x = torch.zeros(arch.input_shape(batch, res))
     p = Path(path)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")

@@ -34,7 +34,8 @@ BASE_FEATURES = (
 def unit_key(unit: Any) -> str:
     """Stable text key of a unit's executed configuration (stage excluded)."""
     knobs = json.dumps(dict(unit.knobs), sort_keys=True, separators=(",", ":"))
-    return f"{unit.role}|{unit.type}|{unit.in_ch}>{unit.out_ch}|s{unit.stride}|{unit.h}x{unit.w}|{knobs}"
+    shape = f"{unit.h}x{unit.w}" if getattr(unit, "dims", 2) == 2 else unit.map_text()
+    return f"{unit.role}|{unit.type}|{unit.in_ch}>{unit.out_ch}|s{unit.stride}|{shape}|{knobs}"
 
 
 def knob_features(unit: Any) -> dict[str, float]:
@@ -50,7 +51,7 @@ def knob_features(unit: Any) -> dict[str, float]:
 
 def unit_features(unit: Any, batch: int = 1) -> dict[str, float]:
     """All features of a unit by name (missing names read as 0 when vectorized)."""
-    out_hw = (unit.h // unit.stride) * (unit.w // unit.stride)
+    out_hw = (unit.h // unit.stride) * (unit.w if getattr(unit, "dims", 2) == 1 else unit.w // unit.stride)
     f = {
         f"role_{unit.role}": 1.0,
         "in_ch": float(unit.in_ch),

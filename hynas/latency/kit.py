@@ -122,14 +122,14 @@ class _Writer:
         if unit_key(u) in self.keys:
             return
         self.keys.add(unit_key(u))
-        uid, shape = f"u{len(self.units):04d}", (1, u.in_ch, u.h, u.w)
+        uid, shape = f"u{len(self.units):04d}", u.shape(1)
         self.units.append({"id": uid, "key": unit_key(u), "unit": unit_record(u), "shape": list(shape),
                            **self._put(unit_module(u), shape, f"{uid}.onnx")})
 
     def arch(self, a: Any, units: list[Any]) -> None:
         from hynas.build import build_model
 
-        shape = (1, a.input["channels"], a.input["resolution"], a.input["resolution"])
+        shape = a.input_shape(1)
         self.archs.append({"id": f"a-{a.hash}", "hash": a.hash, "arch": a.to_dict(), "shape": list(shape),
                            **self._put(build_model(a), shape, f"a-{a.hash}.onnx")})
         for u in units:

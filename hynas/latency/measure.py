@@ -93,10 +93,10 @@ def measure_latency(
     t = resolve_target(target, batch)
     res = resolution or arch.input["resolution"]
     model = build_model(arch, res)
-    shape = (t.batch, arch.input["channels"], res, res)
+    shape = arch.input_shape(t.batch, res)
     return _result(time_module(model, shape, t, policy), t, res)
 
 
 def measure_unit(unit: Any, target: Target, policy: TimingPolicy = DEFAULT) -> Timing:
     """Time one executed unit at its input shape and the target's batch (with the reference time)."""
-    return time_module(unit_module(unit), (target.batch, unit.in_ch, unit.h, unit.w), target, policy)
+    return time_module(unit_module(unit), unit.shape(target.batch), target, policy)

@@ -31,7 +31,12 @@ def _uniform(gen: torch.Generator, n: int, lo: float, hi: float) -> torch.Tensor
 
 
 def resize_center(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Shorter side to ``size``, then the central ``size`` x ``size`` crop; unchanged when it is already so."""
+    """Shorter side to ``size``, then the central ``size`` x ``size`` crop; unchanged when it is already so.
+
+    A signal batch (N, C, L) is resampled to length ``size`` (linear interpolation).
+    """
+    if x.ndim == 3:
+        return x if x.shape[-1] == size else F.interpolate(x, size=size, mode="linear", align_corners=False)
     h, w = x.shape[-2:]
     if h == size and w == size:
         return x

@@ -31,7 +31,7 @@ Batches = Iterator[tuple[torch.Tensor, torch.Tensor]]
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train and held-out tensors (float32 N,C,H,W normalized per channel; int64 labels)."""
+    """Train and held-out tensors (float32 N,C,H,W, or N,C,L for signals, normalized per channel; int64 labels)."""
 
     name: str
     train_x: torch.Tensor
@@ -48,9 +48,15 @@ class Dataset:
         return int(self.train_x.shape[1])
 
     @property
+    def dims(self) -> int:
+        """Spatial axes: 1 for signals (N, C, L), 2 for images."""
+        return int(self.train_x.ndim - 2)
+
+    @property
     def resolution(self) -> int:
-        """The native square size: the shorter side (non-square images are centre-cropped to it)."""
-        return int(min(self.train_x.shape[-2:]))
+        """Images: the native square size, the shorter side (non-square images are centre-cropped to it).
+        Signals: the length."""
+        return int(min(self.train_x.shape[2:]))
 
     @property
     def streamed(self) -> bool:
@@ -58,8 +64,9 @@ class Dataset:
 
     def stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.channels
-        mean = torch.tensor(self.mean or (0.0,) * c, dtype=torch.float32).view(1, -1, 1, 1)
-        std = torch.tensor(self.std or (1.0,) * c, dtype=torch.float32).view(1, -1, 1, 1)
+        shape = (1, -1) + (1,) * self.dims
+        mean = torch.tensor(self.mean or (0.0,) * c, dtype=torch.float32).view(shape)
+        std = torch.tensor(self.std or (1.0,) * c, dtype=torch.float32).view(shape)
         return mean, std
 
     def with_channels(self, channels: int) -> Dataset:
@@ -68,13 +75,14 @@ class Dataset:
             return self
         if self.channels != 1:
             raise ValueError(f"can only replicate a 1-channel dataset, {self.name} has {self.channels}")
-        rep = lambda t: t.expand(-1, channels, -1, -1).contiguous()
+        rep = lambda t: t.expand(-1, channels, *t.shape[2:]).contiguous()
         return replace(self, name=f"{self.name}x{channels}", train_x=rep(self.train_x), val_x=rep(self.val_x),
                        mean=self.mean * channels, std=self.std * channels)
 
     def describe(self) -> dict:
+        extent = {"length": self.resolution, "dims": 1} if self.dims == 1 else {"resolution": self.resolution}
         return {"name": self.name, "train": len(self.train_y), "val": len(self.val_y), "classes": self.classes,
-                "channels": self.channels, "resolution": self.resolution, **self.notes}
+                "channels": self.channels, **extent, **self.notes}
 
     # ------------------------------------------------------------------ what the trainer calls
 
@@ -83,6 +91,11 @@ class Dataset:
         from hynas.proxy.augment import PRESETS, resize_center
 
         idx_all = balanced_subset(self.train_y, recipe.train_samples, recipe.seed)
+        if self.dims != 2 and recipe.augment != "none":
+            from hynas.errors import UserError
+
+            raise UserError(f"{self.name}: augment '{recipe.augment}' is an image preset (flips, crops, colour); "
+                            f"a {self.dims}-D dataset trains with augment none.")
         preset, stats = PRESETS.get(recipe.augment), self.stats()
         # Deterministic resizing is done once; the standard preset crops from the native images.
         x = self.train_x if recipe.augment == "standard" else resize_center(self.train_x, size)
@@ -128,17 +141,19 @@ def balanced_subset(labels: torch.Tensor, per_class: int | None, seed: int) -> t
 
 def from_arrays(name: str, images: np.ndarray, labels: np.ndarray, *, val_fraction: float = 0.2,
                 val_images: np.ndarray | None = None, val_labels: np.ndarray | None = None,
-                seed: int = 0) -> Dataset:
+                seed: int = 0, dims: int = 2) -> Dataset:
     """Build a ``Dataset`` from uint8/float images (N,H,W[,C] or N,C,H,W) and integer labels.
 
+    With ``dims=1`` the arrays are signals, N,C,L (or N,L for one channel), kept as they are.
     Without an explicit validation set, a seeded permutation holds out ``val_fraction``
     so the split never changes between runs. Normalization statistics come from the train
     part only (the held-out part must not leak into them).
     """
-    x = _to_nchw(np.asarray(images))
+    shape = _to_ncl if dims == 1 else _to_nchw
+    x = shape(np.asarray(images))
     y = np.asarray(labels).astype(np.int64).reshape(-1)
     if len(x) != len(y):
-        raise ValueError(f"{name}: {len(x)} images but {len(y)} labels")
+        raise ValueError(f"{name}: {len(x)} {'signals' if dims == 1 else 'images'} but {len(y)} labels")
     if val_images is None:
         order = np.random.default_rng(seed).permutation(len(y))
         n_val = max(1, round(len(y) * val_fraction))
@@ -146,17 +161,29 @@ def from_arrays(name: str, images: np.ndarray, labels: np.ndarray, *, val_fracti
         xt, yt, xv, yv = x[tr], y[tr], x[va], y[va]
     else:
         xt, yt = x, y
-        xv = _to_nchw(np.asarray(val_images))
+        xv = shape(np.asarray(val_images))
         yv = np.asarray(val_labels).astype(np.int64).reshape(-1)
     if xv.shape[1:] != xt.shape[1:]:
-        raise ValueError(f"{name}: training images are {xt.shape[1:]} (C,H,W) but held-out ones {xv.shape[1:]}")
-    mean = xt.mean(axis=(0, 2, 3), keepdims=True)
-    std = xt.std(axis=(0, 2, 3), keepdims=True) + 1e-6
+        layout = "C,L" if dims == 1 else "C,H,W"
+        raise ValueError(f"{name}: training data is {xt.shape[1:]} ({layout}) but held-out data {xv.shape[1:]}")
+    axes = (0,) + tuple(range(2, xt.ndim))
+    mean = xt.mean(axis=axes, keepdims=True)
+    std = xt.std(axis=axes, keepdims=True) + 1e-6
     classes = int(max(yt.max(), yv.max())) + 1
     to_t = lambda a: torch.from_numpy(np.ascontiguousarray(((a - mean) / std).astype(np.float32)))
     return Dataset(name=name, train_x=to_t(xt), train_y=torch.from_numpy(yt), val_x=to_t(xv),
                    val_y=torch.from_numpy(yv), classes=classes, mean=tuple(map(float, mean.flatten())),
                    std=tuple(map(float, std.flatten())), notes={"storage": "memory"})
+
+
+def _to_ncl(x: np.ndarray) -> np.ndarray:
+    """Signals as float32 N,C,L (N,L gains a channel axis); values kept as they are."""
+    x = x.astype(np.float32)
+    if x.ndim == 2:
+        return x[:, None]
+    if x.ndim != 3:
+        raise ValueError(f"signals must have 2 (N,L) or 3 (N,C,L) dimensions, got shape {x.shape}")
+    return x
 
 
 def _to_nchw(x: np.ndarray) -> np.ndarray:

@@ -3,7 +3,7 @@
 Layout::
 
     {"version": 1,
-     "input": {"channels": 3, "resolution": 32, "classes": 10},
+     "input": {"channels": 3, "resolution": 32, "classes": 10},   # + "dims": 1 or 3 (absent = 2)
      "stem": {"type": "conv_stem", "out": 24, "knobs": {...}},
      "stages": [{"name": "s1", "downsample": {"type": "none", "knobs": {}},
                  "blocks": [{"type": "mbconv", "out": 32, "knobs": {...}}, ...]}, ...],
@@ -66,6 +66,16 @@ class Arch:
     @property
     def input(self) -> dict[str, int]:
         return dict(self._data["input"])
+
+    @property
+    def dims(self) -> int:
+        """Spatial axes of the input: 1 signals/tokens, 2 images (the default), 3 volumes."""
+        return int(self._data["input"].get("dims", 2))
+
+    def input_shape(self, batch: int = 1, resolution: int | None = None) -> tuple[int, ...]:
+        """The input tensor's shape: (batch, channels) then ``dims`` axes of ``resolution`` (the arch's own)."""
+        res = int(resolution or self._data["input"]["resolution"])
+        return (batch, int(self._data["input"]["channels"])) + (res,) * self.dims
 
     @property
     def stages(self) -> list[dict[str, Any]]:

@@ -21,6 +21,10 @@ FIRST_BLOCK_STRIDES = "block"
 RESERVED_DOWNSAMPLE = (NO_DOWNSAMPLE, FIRST_BLOCK_STRIDES)
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 KINDS = ("int", "float", "str", "bool")
+#: input kinds by number of spatial axes: 1 signals and token sequences, 2 images, 3 volumes
+DIMS = (1, 2, 3)
+DIMS_TEXT = {1: "1-D (channels x length)", 2: "2-D (channels x height x width)",
+             3: "3-D (channels x depth x height x width)"}
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ class BlockInfo:
     knobs: Mapping[str, Knob] = field(default_factory=dict)
     can_stride: bool = False  # body blocks: may take stride 2 as the first block of a stage
     doc: str = ""
+    dims: tuple[int, ...] = (2,)  # the input kinds it runs on: 1 signals, 2 images, 3 volumes
 
 
 Catalog = Mapping[str, BlockInfo]

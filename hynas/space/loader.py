@@ -13,6 +13,7 @@ from typing import Any
 
 from hynas.errors import SpecError
 from hynas.space.catalog import (
+    DIMS_TEXT,
     FIRST_BLOCK_STRIDES,
     NAME_RE,
     NO_DOWNSAMPLE,
@@ -24,8 +25,8 @@ from hynas.space.catalog import (
 from hynas.space.spec import BlockOption, InputSpec, Rules, Segment, Space, StageSpec, StemSpec
 from hynas.space.yamlio import read_yaml
 
-LIMITS = {"count": 64, "repeat": 16, "stages": 12, "width": 8192, "resolution": 2048,
-          "classes": 100_000, "channels": 64, "choices": 256}
+LIMITS = {"count": 64, "repeat": 16, "stages": 12, "width": 8192, "resolution": 2048, "length": 1 << 20,
+          "volume": 512, "classes": 100_000, "channels": 64, "choices": 256}
 TOP_KEYS = ("name", "description", "input", "stem", "stages", "head", "rules")
 
 
@@ -53,8 +54,9 @@ def resolve_space_path(path: str | Path) -> Path:
 
 def parse_space(raw: Any, catalog: Catalog | None = None, *, name_hint: str = "space", file: str = "",
                 text: str = "") -> Space:
-    cat = catalog if catalog is not None else default_catalog()
     top = _mapping(raw, "", TOP_KEYS, required=("input", "stem", "stages", "head"))
+    inp = _input(top["input"], "input")
+    cat = DimsCatalog(catalog if catalog is not None else default_catalog(), inp.dims)
     rules = _rules(top.get("rules"), "rules")
     stages_raw = top["stages"]
     if not isinstance(stages_raw, list) or not stages_raw:
@@ -76,7 +78,7 @@ def parse_space(raw: Any, catalog: Catalog | None = None, *, name_hint: str = "s
     desc = top.get("description", "")
     if not isinstance(desc, str) or not _utf8(desc):
         raise SpecError("must be text.", path="description")
-    return Space(name=name, file=file, input=_input(top["input"], "input"), stem=_stem(top["stem"], cat),
+    return Space(name=name, file=file, input=inp, stem=_stem(top["stem"], cat),
                  stages=stages, head=_options(_blocks_node(top["head"], "head"), "head", "head", cat),
                  rules=rules, description=desc, raw=text,
                  attention_types=frozenset(n for n, i in cat.items() if i.attention))
@@ -149,11 +151,37 @@ def _choice_list(node: Any, path: str) -> list[Any]:
 
 
 def _input(node: Any, path: str) -> InputSpec:
-    m = _mapping(node, path, ("channels", "resolution", "classes"), required=("channels", "resolution",
-                                                                                 "classes"))
+    """``dims`` (1, 2 or 3; 2 when absent) and the extent: ``length`` for 1-D, ``resolution`` otherwise."""
+    m = _mapping(node, path, ("dims", "channels", "resolution", "length", "classes"),
+                 required=("channels", "classes"))
+    dims = _int(m.get("dims", 2), f"{path}.dims", 1, 3) if "dims" in m else 2
+    extent, other = ("length", "resolution") if dims == 1 else ("resolution", "length")
+    if other in m:
+        raise SpecError(f"a {DIMS_TEXT[dims]} input gives its extent as '{extent}', not '{other}'.",
+                        path=f"{path}.{other}", allowed=extent)
+    if extent not in m:
+        raise SpecError("is missing.", path=f"{path}.{extent}", allowed=f"a value for '{extent}'")
+    high = LIMITS["length"] if dims == 1 else LIMITS["resolution"] if dims == 2 else LIMITS["volume"]
     return InputSpec(channels=_int(m["channels"], f"{path}.channels", 1, LIMITS["channels"]),
-                     resolution=_int(m["resolution"], f"{path}.resolution", 8, LIMITS["resolution"]),
-                     classes=_int(m["classes"], f"{path}.classes", 2, LIMITS["classes"]))
+                     resolution=_int(m[extent], f"{path}.{extent}", 8, high),
+                     classes=_int(m["classes"], f"{path}.classes", 2, LIMITS["classes"]), dims=dims)
+
+
+class DimsCatalog(dict):
+    """The catalog as seen by a space of one input kind: ``dims`` rides along for the block check."""
+
+    def __init__(self, cat: Catalog, dims: int) -> None:
+        super().__init__(cat)
+        self.dims = dims
+
+
+def _check_dims(info: Any, path: str, cat: Catalog) -> None:
+    dims = getattr(cat, "dims", 2)
+    if dims not in info.dims:
+        runs = " and ".join(DIMS_TEXT[d] for d in info.dims)
+        raise SpecError(f"block '{info.name}' runs on {runs} inputs, but this space's input is "
+                        f"{DIMS_TEXT[dims]} (input.dims: {dims}).", path=path,
+                        allowed=_role_names(cat, info.role))
 
 
 def _rules(node: Any, path: str) -> Rules:
@@ -312,6 +340,7 @@ def _options(node: Any, path: str, role: str, cat: Catalog) -> tuple[BlockOption
         info = cat.get(name)
         if info is None or info.role != role:
             raise SpecError(f"unknown {role} block '{name}'.", path=p, allowed=_role_names(cat, role))
+        _check_dims(info, p, cat)
         out.append(BlockOption(name, _knobs(knobs, p, info)))
     return tuple(out)
 
@@ -345,7 +374,8 @@ def _knobs(node: Any, path: str, info: Any) -> tuple[tuple[str, tuple[Any, ...]]
 
 
 def _role_names(cat: Catalog, role: str) -> list[str]:
-    names = sorted(n for n, i in cat.items() if i.role == role)
+    dims = getattr(cat, "dims", None)
+    names = sorted(n for n, i in cat.items() if i.role == role and (dims is None or dims in i.dims))
     return (list(RESERVED_DOWNSAMPLE) + names) if role == "downsample" else names
 
 

@@ -104,7 +104,7 @@ def _decode(space: Space, ch: _Recorder, ref: dict | None) -> Arch:
               for i, st in enumerate(space.stages)]
     head_opt = _pick(ch, "head", space.head, lambda: r["head"]["type"])
     head = {"type": head_opt.type, "knobs": _knobs(ch, "head", head_opt, lambda: r["head"]["knobs"])}
-    inp = {"channels": space.input.channels, "resolution": space.input.resolution, "classes": space.input.classes}
+    inp = space.input.arch_input()
     return Arch({"input": inp, "stem": stem, "stages": stages, "head": head})
 
 
@@ -308,7 +308,7 @@ def contains(space: Space, arch: Arch) -> bool:
     """True when the space can produce ``arch`` and its layout rules allow it."""
     a = arch.to_dict()
     s = space.input
-    if a.get("input") != {"channels": s.channels, "resolution": s.resolution, "classes": s.classes}:
+    if a.get("input") != s.arch_input():
         return False
     return encode(space, arch) is not None and not rule_violations(space, arch)
 

@@ -71,9 +71,19 @@ class Rules:
 
 @dataclass(frozen=True)
 class InputSpec:
+    """What the network takes: ``dims`` spatial axes of extent ``resolution`` (a length for 1-D)."""
+
     channels: int
     resolution: int
     classes: int
+    dims: int = 2  # 1: signals (N, C, L); 2: images (N, C, H, W); 3: volumes (N, C, D, H, W)
+
+    def arch_input(self) -> dict[str, int]:
+        """The arch's ``input`` entry; ``dims`` is written only when it is not 2, so image archs hash as before."""
+        d = {"channels": self.channels, "resolution": self.resolution, "classes": self.classes}
+        if self.dims != 2:
+            d["dims"] = self.dims
+        return d
 
 
 @dataclass(frozen=True)

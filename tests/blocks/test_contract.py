@@ -3,7 +3,8 @@ backward, counts MACs equal to its analytic formula (within 1%), exports to ONNX
 round-trips through generated code with identical outputs.
 
 Blocks may set ``contract_maps = (h1, h2)`` (e.g. windows that must divide the map) and
-``contract_knobs = {...}`` for the configuration the test uses.
+``contract_knobs = {...}`` for the configuration the test uses. A block is checked on every
+input kind it declares (``dims``): 1-D blocks on (N, C, L) signals, 2-D on NCHW maps.
 """
 
 from __future__ import annotations
@@ -47,17 +48,24 @@ def _in_ch(cls) -> int:
     return 3 if cls.block_info.role == "stem" else IN_CH
 
 
-def _formula(cls, knobs: dict, h: int, stride: int = 1) -> int:
+def _formula(cls, knobs: dict, h: int, stride: int = 1, dims: int = 2) -> int:
     role = cls.block_info.role
     out = 10 if role == "head" else OUT_CH
-    return int(cls.macs(_in_ch(cls), out, stride, h, h, **knobs))
+    return int(cls.macs(_in_ch(cls), out, stride, h, 1 if dims == 1 else h, **knobs))
+
+
+def _x(n: int, c: int, h: int, dims: int, **kw) -> torch.Tensor:
+    return torch.randn(n, c, *(h,) * dims, **kw)
 
 
 NAMES = BLOCKS.names()
+CASES = [pytest.param(n, d, id=n if d == 2 else f"{n}-{d}d") for n in NAMES for d in BLOCKS.get(n).block_info.dims]
+#: the filler blocks of the small test network, per input kind: stem, body, head
+FILLERS = {2: ("conv_stem", "mbconv", "pool_linear"), 1: ("conv1d_stem", "mbconv1d", "pool_linear")}
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_block_contract(name: str) -> None:
+@pytest.mark.parametrize(("name", "dims"), CASES)
+def test_block_contract(name: str, dims: int) -> None:
     cls = BLOCKS.get(name)
     maps = getattr(cls, "contract_maps", (8, 16))
     if cls.block_info.role == "stem":
@@ -68,40 +76,41 @@ def test_block_contract(name: str) -> None:
             torch.manual_seed(0)
             m = _make(cls, knobs, stride)
             for h in maps:
-                x = torch.randn(2, _in_ch(cls), h, h, requires_grad=True)
+                x = _x(2, _in_ch(cls), h, dims, requires_grad=True)
                 y = m.train()(x)
                 y.float().sum().backward()
                 assert x.grad is not None and torch.isfinite(x.grad).all(), f"{name} {knobs}: no gradient"
                 traced = count_macs(m.eval(), x[:1].detach())
-                formula = _formula(cls, knobs, h, stride)
+                formula = _formula(cls, knobs, h, stride, dims)
                 assert traced > 0
                 assert abs(formula - traced) <= 0.01 * traced, (
                     f"{name} {knobs} stride {stride} at {h}x{h}: formula {formula} vs traced {traced}")
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_block_exports_to_onnx(name: str) -> None:
+@pytest.mark.parametrize(("name", "dims"), CASES)
+def test_block_exports_to_onnx(name: str, dims: int) -> None:
     cls = BLOCKS.get(name)
     m = _make(cls, _variants(cls)[0]).eval()
     h = getattr(cls, "contract_maps", (8, 16))[0] * (4 if cls.block_info.role == "stem" else 1)
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(m, (torch.randn(1, _in_ch(cls), h, h),), buf, dynamo=False, opset_version=17)
+        torch.onnx.export(m, (_x(1, _in_ch(cls), h, dims),), buf, dynamo=False, opset_version=17)
     assert buf.getbuffer().nbytes > 0
 
 
-def _arch_with(name: str) -> Arch:
-    """A small network that uses block ``name`` in its role."""
+def _arch_with(name: str, dims: int = 2) -> Arch:
+    """A small network that uses block ``name`` in its role, on an input of ``dims`` axes."""
+    f_stem, f_body, f_head = FILLERS[dims]
     cls = BLOCKS.get(name)
     role = cls.block_info.role
     knobs = {k: v.default for k, v in cls.block_info.knobs.items()} | getattr(cls, "contract_knobs", {})
     full = lambda n: {k: v.default for k, v in BLOCKS.get(n).block_info.knobs.items()}
     h = getattr(cls, "contract_maps", (8, 16))[0]
-    stem = {"type": "conv_stem", "out": IN_CH, "knobs": full("conv_stem") | {"reduction": 2}}
+    stem = {"type": f_stem, "out": IN_CH, "knobs": full(f_stem) | {"reduction": 2}}
     stage = {"name": "s1", "downsample": {"type": "none", "knobs": {}},
-             "blocks": [{"type": "mbconv", "out": IN_CH, "knobs": full("mbconv")}]}
-    head = {"type": "pool_linear", "knobs": full("pool_linear")}
+             "blocks": [{"type": f_body, "out": IN_CH, "knobs": full(f_body)}]}
+    head = {"type": f_head, "knobs": full(f_head)}
     res = 2 * h
     if role == "stem":
         stem = {"type": name, "out": IN_CH, "knobs": knobs}
@@ -110,24 +119,24 @@ def _arch_with(name: str) -> Arch:
         stage["blocks"].append({"type": name, "out": OUT_CH, "knobs": knobs})
     elif role == "downsample":
         stage = {"name": "s1", "downsample": {"type": name, "knobs": knobs},
-                 "blocks": [{"type": "mbconv", "out": OUT_CH, "knobs": full("mbconv")}]}
+                 "blocks": [{"type": f_body, "out": OUT_CH, "knobs": full(f_body)}]}
         res = 4 * h
     else:
         head = {"type": name, "knobs": knobs}
-    return Arch({"input": {"channels": 3, "resolution": res, "classes": 10}, "stem": stem, "stages": [stage],
-                 "head": head})
+    inp = {"channels": 3, "resolution": res, "classes": 10} | ({} if dims == 2 else {"dims": dims})
+    return Arch({"input": inp, "stem": stem, "stages": [stage], "head": head})
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_block_round_trips_through_generated_code(name: str) -> None:
+@pytest.mark.parametrize(("name", "dims"), CASES)
+def test_block_round_trips_through_generated_code(name: str, dims: int) -> None:
     from hynas.build import build_model
 
-    arch = _arch_with(name)
+    arch = _arch_with(name, dims)
     torch.manual_seed(0)
     model = build_model(arch).eval()
     mod = load_generated(generate_source(arch))
     clone = mod.build().eval()
     clone.load_state_dict(model.state_dict())
-    x = torch.randn(2, 3, arch.input["resolution"], arch.input["resolution"])
+    x = torch.randn(arch.input_shape(2))
     with torch.no_grad():
         torch.testing.assert_close(clone(x), model(x), atol=1e-5, rtol=1e-5)
