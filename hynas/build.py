@@ -16,7 +16,7 @@ from hynas.blocks import block_class, catalog
 from hynas.blocks.net import HybridNet
 from hynas.errors import ArchError
 from hynas.space.arch import Arch
-from hynas.space.catalog import DIMS, DIMS_TEXT, NAME_RE, RESERVED_DOWNSAMPLE
+from hynas.space.catalog import DIMS, DIMS_TEXT, MERGES, NAME_RE, RESERVED_DOWNSAMPLE
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,9 @@ def validate_arch(arch: Arch) -> None:
         check(d["stem"], "stem", "stem")
         for i, st in enumerate(d["stages"]):
             check(st["downsample"], "downsample", f"stages[{i}].downsample")
+            if "upsample" in st:
+                check(st["upsample"], "upsample", f"stages[{i}].upsample")
+            _check_join(st, i)
             if not st["blocks"]:
                 raise ArchError(f"arch stages[{i}] has no blocks")
             for j, b in enumerate(st["blocks"]):
@@ -100,6 +103,18 @@ def validate_arch(arch: Arch) -> None:
         check(d["head"], "head", "head")
     except (KeyError, TypeError) as e:
         raise ArchError(f"arch is malformed (missing {e})") from None
+
+
+def _check_join(st: dict, i: int) -> None:
+    """A decoder stage: an ``upsample`` block (and no downsample), a ``skip`` to an earlier stage, a merge."""
+    if "upsample" in st and st["downsample"]["type"] != "none":
+        raise ArchError(f"arch stages[{i}]: a stage either downsamples or upsamples, not both")
+    if "skip" in st or "merge" in st:
+        skip = st.get("skip")
+        if not isinstance(skip, int) or isinstance(skip, bool) or not 0 <= skip < i:
+            raise ArchError(f"arch stages[{i}].skip must be the index of an earlier stage (0..{i - 1})")
+        if st.get("merge") not in MERGES:
+            raise ArchError(f"arch stages[{i}].merge must be one of {MERGES}")
 
 
 def block_plan(arch: Arch, resolution: int | None = None) -> list[Unit]:
@@ -132,6 +147,7 @@ def block_plan(arch: Arch, resolution: int | None = None) -> list[Unit]:
     add("stem", stem, d["input"]["channels"], stem["out"], 1, -1)
     h, w = reduce(block_class(stem["type"]).reduction(**stem["knobs"]), "stem")
     c = stem["out"]
+    outs: list[tuple[int, int, int]] = []  # each stage's output (channels, h, w), for skips
     for i, st in enumerate(d["stages"]):
         dtype = st["downsample"]["type"]
         first_stride = 1
@@ -141,14 +157,34 @@ def block_plan(arch: Arch, resolution: int | None = None) -> list[Unit]:
             add("downsample", st["downsample"], c, st["blocks"][0]["out"], 2, i)
             c = st["blocks"][0]["out"]
             h, w = reduce(2, f"stage {i + 1}")
+        if "upsample" in st:
+            add("upsample", st["upsample"], c, st["blocks"][0]["out"], 1, i)
+            c = st["blocks"][0]["out"]
+            h, w = 2 * h, (w if dims == 1 else 2 * w)
+        if "skip" in st:
+            c = _joined(outs[st["skip"]], (c, h, w), st, i, dims)
         for j, b in enumerate(st["blocks"]):
             s = first_stride if j == 0 else 1
             add("body", b, c, b["out"], s, i)
             if s == 2:
                 h, w = reduce(2, f"stage {i + 1}")
             c = b["out"]
+        outs.append((c, h, w))
     add("head", d["head"], c, d["input"]["classes"], 1, len(d["stages"]))
     return units
+
+
+def _joined(src: tuple[int, int, int], here: tuple[int, int, int], st: dict, i: int, dims: int) -> int:
+    """Channels after joining stage ``st["skip"]``'s output; ArchError when the two cannot merge."""
+    (sc, sh, sw), (c, h, w) = src, here
+    if (sh, sw) != (h, w):
+        shown = (lambda a, b: f"length {a}") if dims == 1 else (lambda a, b: f"{a}x{b}")
+        raise ArchError(f"stage {i + 1} joins stage {st['skip'] + 1}'s output ({shown(sh, sw)}) to its input "
+                        f"({shown(h, w)}): the extents differ")
+    if st["merge"] == "sum" and sc != c:
+        raise ArchError(f"stage {i + 1} adds stage {st['skip'] + 1}'s output ({sc} channels) to its input "
+                        f"({c} channels): merge sum needs equal widths (or use merge concat)")
+    return c + sc if st["merge"] == "concat" else c
 
 
 def _halve(size: int, factor: int, res: int, where: str, dims: int = 2) -> int:
@@ -178,5 +214,7 @@ def _types(d: dict) -> set[str]:
     names = {d["stem"]["type"], d["head"]["type"]}
     for st in d["stages"]:
         names.add(st["downsample"]["type"])
+        if "upsample" in st:
+            names.add(st["upsample"]["type"])
         names.update(b["type"] for b in st["blocks"])
     return names - set(RESERVED_DOWNSAMPLE)

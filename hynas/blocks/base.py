@@ -6,6 +6,7 @@ against. Contract, by role (maps are NCHW for images; NCL for 1-D signals and to
 
 - ``stem``:       ``Cls(in_ch, out_ch, **knobs)``, reduces the map by ``Cls.reduction(**knobs)``.
 - ``downsample``: ``Cls(in_ch, out_ch, **knobs)``, halves the map.
+- ``upsample``:   ``Cls(in_ch, out_ch, **knobs)``, doubles it (decoder stages, temporal U-Nets).
 - ``body``:       ``Cls(in_ch, out_ch, stride=1, **knobs)``, keeps the map (or halves it with
   stride 2 when ``can_stride``); must handle ``in_ch != out_ch``.
 - ``head``:       ``Cls(in_ch, num_classes, **knobs)``, map -> logits.

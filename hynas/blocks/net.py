@@ -12,6 +12,11 @@ layer's input width (the layer tells it as ``cls_in_ch``). A non-cls
 layer (a downsample, a conv block) ends the run. A head with ``uses_cls`` gets the token
 of a run that lasts to the end (``head(x, cls)``), otherwise just the map. Archs without
 cls layers get exactly the module tree and ``state_dict`` keys they always had.
+
+Decoder stages (temporal U-Nets, encoder-decoders): a stage with an ``upsample`` block doubles
+the extent with it (kept in ``ups["<stage>"]``), and a stage with ``skip: j`` joins stage j's
+output to its input, added (``merge: sum``) or concatenated along channels (``concat``).
+Archs without them build the same modules as before.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from torch import nn
 
 
 class HybridNet(nn.Module):
-    """Stem -> stages (optional downsample, then blocks) -> classifier head."""
+    """Stem -> stages (optional downsample or upsample + skip join, then blocks) -> head."""
 
     def __init__(self, arch: Mapping[str, Any], blocks: Mapping[str, Any]) -> None:
         super().__init__()
@@ -32,17 +37,28 @@ class HybridNet(nn.Module):
         self.stem = blocks[stem["type"]](inp["channels"], stem["out"], **stem["knobs"])
         c = stem["out"]
         self.stages = nn.ModuleList()
-        for st in arch["stages"]:
+        self.joins: dict[int, tuple[int, str]] = {}  # stage -> (earlier stage whose output joins it, merge)
+        ups, widths = {}, []
+        for si, st in enumerate(arch["stages"]):
             layers = []
             dtype = st["downsample"]["type"]
             first_stride = 2 if dtype == "block" else 1
             if dtype not in ("none", "block"):
                 layers.append(blocks[dtype](c, st["blocks"][0]["out"], **st["downsample"]["knobs"]))
                 c = st["blocks"][0]["out"]
+            if "upsample" in st:
+                ups[str(si)] = blocks[st["upsample"]["type"]](c, st["blocks"][0]["out"], **st["upsample"]["knobs"])
+                c = st["blocks"][0]["out"]
+            if "skip" in st:
+                self.joins[si] = (st["skip"], st["merge"])
+                c = c + widths[st["skip"]] if st["merge"] == "concat" else c
             for i, b in enumerate(st["blocks"]):
                 layers.append(blocks[b["type"]](c, b["out"], first_stride if i == 0 else 1, **b["knobs"]))
                 c = b["out"]
             self.stages.append(nn.Sequential(*layers))
+            widths.append(c)
+        if ups:
+            self.ups = nn.ModuleDict(ups)
         head = arch["head"]
         self.head = blocks[head["type"]](c, inp["classes"], **head["knobs"])
         starts = self._cls_starts()
@@ -64,12 +80,17 @@ class HybridNet(nn.Module):
     def forward_tokens(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The final map and the class token (None when the last layer does not carry one)."""
         x = self.stem(x)
-        if not hasattr(self, "cls_tokens"):
+        if not hasattr(self, "cls_tokens") and not self.joins and not hasattr(self, "ups"):
             for stage in self.stages:
                 x = stage(x)
             return x, None
-        cls = None
+        cls, outs = None, []
         for si, stage in enumerate(self.stages):
+            x = self._enter(si, x, outs)
+            if not hasattr(self, "cls_tokens"):
+                x = stage(x)
+                outs.append(x)
+                continue
             for li, layer in enumerate(stage):
                 if not getattr(layer, "uses_cls", False):
                     x, cls = layer(x), None
@@ -77,7 +98,17 @@ class HybridNet(nn.Module):
                 if cls is None:
                     cls = self.cls_tokens[f"{si}_{li}"].expand(x.shape[0], -1, -1)
                 x, cls = layer(x, cls)
+            outs.append(x)
         return x, cls
+
+    def _enter(self, si: int, x: torch.Tensor, outs: list[torch.Tensor]) -> torch.Tensor:
+        """A decoder stage's input: upsampled, then joined with an earlier stage's output (sum or concat)."""
+        if hasattr(self, "ups") and str(si) in self.ups:
+            x = self.ups[str(si)](x)
+        if si in self.joins:
+            j, merge = self.joins[si]
+            x = x + outs[j] if merge == "sum" else torch.cat([x, outs[j]], 1)
+        return x
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_tokens(x)[0]

@@ -251,3 +251,31 @@ class SeqTransformer(nn.Module):
         n = down(h, stride)
         m = proj1d_macs(in_ch, out_ch, stride, h) + seq_attention_macs(out_ch, head_dim, n)
         return m + 2 * n * out_ch * out_ch * mlp_ratio + (3 * out_ch * n if cpe else 0)
+
+
+@register_block("upsample1d", role="upsample", family="seq1d", dims=SEQ,
+                paper="nearest-neighbour x2 upsampling of a U-Net decoder (Ronneberger et al. 2015), along the length",
+                knobs={"mode": choice_knob("nearest", ("nearest", "transpose"),
+                                           "repeat each step (+1x1 conv when widths differ) or a stride-2 "
+                                           "transposed conv")})
+class Upsample1d(nn.Module):
+    """Double the length: repeat (then 1x1 conv + BN to the new width) or a kernel-2 stride-2 transposed conv."""
+
+    def __init__(self, in_ch: int, out_ch: int, mode: str = "nearest") -> None:
+        super().__init__()
+        self.mode = mode
+        if mode == "transpose":
+            self.proj = nn.ConvTranspose1d(in_ch, out_ch, 2, 2)
+        else:
+            self.proj = ConvBN1d(in_ch, out_ch, 1, act=None) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "transpose":
+            return self.proj(x)
+        return self.proj(x.repeat_interleave(2, dim=2))
+
+    @staticmethod
+    def macs(in_ch: int, out_ch: int, stride: int, h: int, w: int, *, mode: str = "nearest", **_: object) -> int:
+        if mode == "transpose":
+            return 2 * in_ch * out_ch * h
+        return in_ch * out_ch * 2 * h if in_ch != out_ch else 0

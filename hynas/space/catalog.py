@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-ROLES = ("stem", "downsample", "body", "head")
+ROLES = ("stem", "downsample", "upsample", "body", "head")
+#: how a stage joins an earlier stage's output (``skip``): add it, or concatenate channels
+MERGES = ("sum", "concat")
 #: downsample choices that are not blocks: keep the map, or let the first block stride.
 NO_DOWNSAMPLE = "none"
 FIRST_BLOCK_STRIDES = "block"

@@ -15,6 +15,7 @@ from hynas.errors import SpecError
 from hynas.space.catalog import (
     DIMS_TEXT,
     FIRST_BLOCK_STRIDES,
+    MERGES,
     NAME_RE,
     NO_DOWNSAMPLE,
     RESERVED_DOWNSAMPLE,
@@ -67,11 +68,12 @@ def parse_space(raw: Any, catalog: Catalog | None = None, *, name_hint: str = "s
         raise SpecError(f"stage {rules.attention_from_stage} does not exist (the space has "
                         f"{len(stages_raw)} stages).", path="rules.attention_from_stage",
                         allowed=f"1..{len(stages_raw)}")
-    stages = tuple(_stage(s, f"stages[{i}]", i, cat, rules) for i, s in enumerate(stages_raw))
-    names = [s.name for s in stages]
-    for i, n in enumerate(names):
-        if n in names[:i]:
-            raise SpecError(f"stage name '{n}' is used twice.", path=f"stages[{i}].name")
+    stages: list[StageSpec] = []
+    for i, s in enumerate(stages_raw):
+        stages.append(_stage(s, f"stages[{i}]", i, cat, rules, tuple(stages)))
+        if stages[-1].name in [st.name for st in stages[:-1]]:
+            raise SpecError(f"stage name '{stages[-1].name}' is used twice.", path=f"stages[{i}].name")
+    _check_skips(tuple(stages))
     name = top.get("name", name_hint)
     if not isinstance(name, str) or not name.strip() or len(name) > 100 or not _utf8(name):
         raise SpecError("must be a short text (1..100 printable characters).", path="name")
@@ -79,7 +81,7 @@ def parse_space(raw: Any, catalog: Catalog | None = None, *, name_hint: str = "s
     if not isinstance(desc, str) or not _utf8(desc):
         raise SpecError("must be text.", path="description")
     return Space(name=name, file=file, input=inp, stem=_stem(top["stem"], cat),
-                 stages=stages, head=_options(_blocks_node(top["head"], "head"), "head", "head", cat),
+                 stages=tuple(stages), head=_options(_blocks_node(top["head"], "head"), "head", "head", cat),
                  rules=rules, description=desc, raw=text,
                  attention_types=frozenset(n for n, i in cat.items() if i.attention))
 
@@ -218,11 +220,13 @@ def _blocks_node(node: Any, path: str) -> Any:
     return node
 
 
-STAGE_KEYS = ("name", "width", "downsample", "depth", "blocks", "per_block", "pattern", "repeat", "sequence")
+STAGE_KEYS = ("name", "width", "downsample", "upsample", "skip", "merge", "depth", "blocks", "per_block", "pattern",
+              "repeat", "sequence")
 SEGMENT_KEYS = ("count", "width", "blocks", "per_block", "sequence")
 
 
-def _stage(node: Any, path: str, index: int, cat: Catalog, rules: Rules) -> StageSpec:
+def _stage(node: Any, path: str, index: int, cat: Catalog, rules: Rules,
+           earlier: tuple[StageSpec, ...] = ()) -> StageSpec:
     m = _mapping(node, path, STAGE_KEYS, required=("width",))
     forms = [k for k in ("blocks", "pattern", "sequence") if k in m]
     if len(forms) != 1:
@@ -249,7 +253,14 @@ def _stage(node: Any, path: str, index: int, cat: Catalog, rules: Rules) -> Stag
         repeat = (1,)
     if min(repeat) * sum(min(s.count) for s in segments) < 1:
         raise SpecError("every choice must leave the stage at least one block.", path=path)
-    down_raw = m.get("downsample", NO_DOWNSAMPLE if index == 0 else None)
+    upsample: tuple[BlockOption, ...] = ()
+    if "upsample" in m:
+        if m.get("downsample", NO_DOWNSAMPLE) != NO_DOWNSAMPLE:
+            raise SpecError("a stage either downsamples or upsamples, not both.", path=f"{path}.downsample",
+                            allowed=f"{NO_DOWNSAMPLE!r} or no 'downsample' beside 'upsample'")
+        upsample = _options(m["upsample"], f"{path}.upsample", "upsample", cat)
+    skip, merge = _skip(m, path, earlier)
+    down_raw = m.get("downsample", NO_DOWNSAMPLE if index == 0 or upsample else None)
     if down_raw is None:
         raise SpecError("is missing.", path=f"{path}.downsample",
                         allowed=f"{NO_DOWNSAMPLE!r}, {FIRST_BLOCK_STRIDES!r} or a downsample block")
@@ -266,7 +277,57 @@ def _stage(node: Any, path: str, index: int, cat: Catalog, rules: Rules) -> Stag
         raise SpecError(f"{name!r} is not a valid stage name.", path=f"{path}.name",
                         allowed="lower-case letters, digits and _")
     return StageSpec(name=name, width=_int_choices(m["width"], f"{path}.width", 1, LIMITS["width"]),
-                     downsample=downsample, repeat=repeat, segments=segments)
+                     downsample=downsample, repeat=repeat, segments=segments, upsample=upsample, skip=skip,
+                     merge=merge)
+
+
+def _skip(m: dict, path: str, earlier: tuple[StageSpec, ...]) -> tuple[int | None, str]:
+    """``skip: <earlier stage name>`` and ``merge: sum|concat`` (a U-Net / decoder join)."""
+    if "skip" not in m:
+        if "merge" in m:
+            raise SpecError("'merge' says how a skip joins; add 'skip: <earlier stage>' or drop it.",
+                            path=f"{path}.merge")
+        return None, "sum"
+    names = [s.name for s in earlier]
+    if m["skip"] not in names:
+        raise SpecError(f"{short_repr(m['skip'])} is not an earlier stage.", path=f"{path}.skip",
+                        allowed=names or "no stage (the first stage has none before it)")
+    merge = m.get("merge", "sum")
+    if merge not in MERGES:
+        raise SpecError(f"{short_repr(merge)} is not a merge.", path=f"{path}.merge", allowed=MERGES)
+    return names.index(m["skip"]), merge
+
+
+def _scale(st: StageSpec) -> int | None:
+    """The stage's fixed change of extent as a power of 2 (+1 halves, -1 doubles), None when a choice varies it."""
+    if st.upsample:
+        return -1
+    steps = {0 if o.type == NO_DOWNSAMPLE else 1 for o in st.downsample}
+    return steps.pop() if len(steps) == 1 else None
+
+
+def _ratio(level: int) -> str:
+    return f"1/{2 ** level}" if level >= 0 else f"{2 ** -level}x"
+
+
+def _check_skips(stages: tuple[StageSpec, ...]) -> None:
+    """A skip must join an output of the same extent (and, merged by sum, the same width)."""
+    level: list[int | None] = []
+    for i, st in enumerate(stages):
+        prev = level[-1] if level else 0
+        step = _scale(st)
+        level.append(None if prev is None or step is None else prev + step)
+        if st.skip is None:
+            continue
+        src = stages[st.skip]
+        if level[-1] is not None and level[st.skip] is not None and level[-1] != level[st.skip]:
+            raise SpecError(f"joins stage '{src.name}', whose output is at {_ratio(level[st.skip])} of the stem's "
+                            f"extent, but this stage's input is at {_ratio(level[-1])}.", path=f"stages[{i}].skip",
+                            allowed=[s.name for s, lv in zip(stages, level) if lv == level[-1] and s is not st])
+        if st.merge == "sum" and not set(src.width) <= set(st.width):
+            raise SpecError(f"merge sum adds stage '{src.name}' (widths {list(src.width)}) to this stage's input, "
+                            f"so this stage's widths must include them; got {list(st.width)}.",
+                            path=f"stages[{i}].width", allowed=list(src.width))
 
 
 def _segment(node: Any, path: str, cat: Catalog, drop_attn: bool, count_key: str = "count") -> Segment:

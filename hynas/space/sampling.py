@@ -100,15 +100,17 @@ def _decode(space: Space, ch: _Recorder, ref: dict | None) -> Arch:
     stem_opt = _pick(ch, "stem", space.stem.options, lambda: r["stem"]["type"])
     stem = {"type": stem_opt.type, "out": ch("stem.width", space.stem.width, lambda: r["stem"]["out"]),
             "knobs": _knobs(ch, "stem", stem_opt, lambda: r["stem"]["knobs"])}
-    stages = [_decode_stage(st, ch, (r.get("stages") or [None] * len(space.stages))[i] if ref else None)
-              for i, st in enumerate(space.stages)]
+    stages: list[dict[str, Any]] = []
+    for i, st in enumerate(space.stages):
+        stages.append(_decode_stage(st, ch, (r.get("stages") or [None] * len(space.stages))[i] if ref else None,
+                                    stages))
     head_opt = _pick(ch, "head", space.head, lambda: r["head"]["type"])
     head = {"type": head_opt.type, "knobs": _knobs(ch, "head", head_opt, lambda: r["head"]["knobs"])}
     inp = space.input.arch_input()
     return Arch({"input": inp, "stem": stem, "stages": stages, "head": head})
 
 
-def _decode_stage(st: StageSpec, ch: _Recorder, ref: dict | None) -> dict[str, Any]:
+def _decode_stage(st: StageSpec, ch: _Recorder, ref: dict | None, earlier: list[dict[str, Any]]) -> dict[str, Any]:
     p = st.name
     rb = (ref or {}).get("blocks", [])
     repeat = ch(f"{p}.repeat", st.repeat)
@@ -134,7 +136,10 @@ def _decode_stage(st: StageSpec, ch: _Recorder, ref: dict | None) -> dict[str, A
                 return rb[i]
         raise _Mismatch(p)
 
-    width = ch(f"{p}.width", st.width, lambda: first_pos_using_stage_width()["out"])
+    if st.skip is not None and st.merge == "sum":  # tied: the skip's output is added to this stage's input
+        width = earlier[st.skip]["blocks"][-1]["out"]
+    else:
+        width = ch(f"{p}.width", st.width, lambda: first_pos_using_stage_width()["out"])
     down_opt = _pick(ch, f"{p}.down", st.downsample, lambda: ref["downsample"]["type"])
     down = {"type": down_opt.type, "knobs": _knobs(ch, f"{p}.down", down_opt, lambda: ref["downsample"]["knobs"])}
     multi = len(st.repeat) > 1
@@ -166,7 +171,13 @@ def _decode_stage(st: StageSpec, ch: _Recorder, ref: dict | None) -> dict[str, A
                     w = ch(f"{b}.width", seg.seq_widths[k], lambda h=hint: h()["out"])
                 blocks.append((pos[(rr, j, k)], {"type": opt.type, "out": w, "knobs": knobs}))
     ordered = [b for _, b in sorted(blocks, key=lambda t: t[0])]
-    return {"name": p, "downsample": down, "blocks": ordered}
+    out: dict[str, Any] = {"name": p, "downsample": down, "blocks": ordered}
+    if st.upsample:
+        up_opt = _pick(ch, f"{p}.up", st.upsample, lambda: ref["upsample"]["type"])
+        out["upsample"] = {"type": up_opt.type, "knobs": _knobs(ch, f"{p}.up", up_opt, lambda: ref["upsample"]["knobs"])}
+    if st.skip is not None:
+        out["skip"], out["merge"] = st.skip, st.merge
+    return out
 
 
 def _pick(ch: _Recorder, prefix: str, options: tuple[BlockOption, ...], hint: Callable[[], Any]) -> BlockOption:

@@ -100,7 +100,9 @@ def _mul2(p: Dist, q: Dist, budget: _Budget) -> Dist:
 
 
 def _base(st: StageSpec) -> int:
-    return len(st.width) * sum(o.n_configs() for o in st.downsample)
+    ups = sum(o.n_configs() for o in st.upsample) if st.upsample else 1
+    width = 1 if st.skip is not None and st.merge == "sum" else len(st.width)  # tied to the skip's width
+    return width * sum(o.n_configs() for o in st.downsample) * ups
 
 
 def stage_total(st: StageSpec, attn: frozenset[str]) -> int:

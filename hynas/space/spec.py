@@ -52,6 +52,9 @@ class StageSpec:
     downsample: tuple[BlockOption, ...]
     repeat: tuple[int, ...]
     segments: tuple[Segment, ...]
+    upsample: tuple[BlockOption, ...] = ()  # decoder stages: doubles the extent instead of downsampling
+    skip: int | None = None  # index of an earlier stage whose output joins this stage's input
+    merge: str = "sum"  # how the skip joins: sum (widths must agree) or concat (channels add up)
 
 
 @dataclass(frozen=True)

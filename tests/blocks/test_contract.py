@@ -41,7 +41,7 @@ def _make(cls, knobs: dict, stride: int = 1):
         return cls(IN_CH, OUT_CH, stride, **knobs)
     if role == "head":
         return cls(IN_CH, 10, **knobs)
-    return cls(IN_CH if role == "downsample" else 3, OUT_CH, **knobs)
+    return cls(IN_CH if role in ("downsample", "upsample") else 3, OUT_CH, **knobs)
 
 
 def _in_ch(cls) -> int:
@@ -61,7 +61,8 @@ def _x(n: int, c: int, h: int, dims: int, **kw) -> torch.Tensor:
 NAMES = BLOCKS.names()
 CASES = [pytest.param(n, d, id=n if d == 2 else f"{n}-{d}d") for n in NAMES for d in BLOCKS.get(n).block_info.dims]
 #: the filler blocks of the small test network, per input kind: stem, body, head
-FILLERS = {2: ("conv_stem", "mbconv", "pool_linear"), 1: ("conv1d_stem", "mbconv1d", "pool_linear")}
+FILLERS = {2: ("conv_stem", "mbconv", "pool_linear", "conv_down"),
+           1: ("conv1d_stem", "mbconv1d", "pool_linear", "conv1d_down")}
 
 
 @pytest.mark.parametrize(("name", "dims"), CASES)
@@ -101,7 +102,7 @@ def test_block_exports_to_onnx(name: str, dims: int) -> None:
 
 def _arch_with(name: str, dims: int = 2) -> Arch:
     """A small network that uses block ``name`` in its role, on an input of ``dims`` axes."""
-    f_stem, f_body, f_head = FILLERS[dims]
+    f_stem, f_body, f_head, f_down = FILLERS[dims]
     cls = BLOCKS.get(name)
     role = cls.block_info.role
     knobs = {k: v.default for k, v in cls.block_info.knobs.items()} | getattr(cls, "contract_knobs", {})
@@ -121,6 +122,15 @@ def _arch_with(name: str, dims: int = 2) -> Arch:
         stage = {"name": "s1", "downsample": {"type": name, "knobs": knobs},
                  "blocks": [{"type": f_body, "out": OUT_CH, "knobs": full(f_body)}]}
         res = 4 * h
+    elif role == "upsample":  # a decoder stage joined to the stem's output by a skip
+        stage = {"name": "s1", "downsample": {"type": f_down, "knobs": full(f_down)},
+                 "blocks": [{"type": f_body, "out": OUT_CH, "knobs": full(f_body)}]}
+        up = {"name": "s2", "downsample": {"type": "none", "knobs": {}}, "upsample": {"type": name, "knobs": knobs},
+              "skip": 0, "merge": "concat", "blocks": [{"type": f_body, "out": IN_CH, "knobs": full(f_body)}]}
+        first = {"name": "s0", "downsample": {"type": "none", "knobs": {}},
+                 "blocks": [{"type": f_body, "out": IN_CH, "knobs": full(f_body)}]}
+        inp = {"channels": 3, "resolution": 4 * h, "classes": 10} | ({} if dims == 2 else {"dims": dims})
+        return Arch({"input": inp, "stem": stem, "stages": [first, stage, up], "head": head})
     else:
         head = {"type": name, "knobs": knobs}
     inp = {"channels": 3, "resolution": res, "classes": 10} | ({} if dims == 2 else {"dims": dims})
