@@ -42,6 +42,13 @@ def search_cmd(
     device: str = typer.Option(None, help="auto (default) | cpu | cuda | cuda:N"),
     train_samples: int = typer.Option(None, help="train on at most this many images per class (a balanced subset)"),
     teacher: str = typer.Option(None, help="distil from an exported model.py (its model.pt beside it)"),
+    distill_temperature: float = typer.Option(None, help="--teacher: softmax temperature T (default 4; > 0, <= 100)"),
+    distill_weight: float = typer.Option(None, help="--teacher: weight of the KL term, 1 - it for cross-entropy "
+                                         "(default 0.5; 0 to 1)"),
+    threads: int = typer.Option(None, help="CPU threads per candidate (default 0: HYNAS_THREADS, else every core "
+                                "of its worker; 0 to 1024)"),
+    loader_workers: int = typer.Option(None, help="DataLoader worker processes for streamed data "
+                                       "(default min(4, half the threads); 0 to 64, 0 = decode in the trainer)"),
     params_objective: bool = typer.Option(False, "--params-objective", help="add params as a third objective"),
     objectives: str = typer.Option("accuracy,latency_ms", help="comma-separated objectives (accuracy, latency_ms, "
                                    "params_m, macs_g, shape_sensitivity: needs --proxy train); 'accuracy' alone only with --table (default sampler: robust)"),
@@ -91,7 +98,9 @@ def search_cmd(
     rec = recipe_from_options(recipe or None, default_steps=300, steps=train_steps, epochs=epochs,
                               batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule, augment=augment,
                               resolution=resolution, proxy_resolution=proxy_resolution, precision=precision,
-                              device=device, train_samples=train_samples, teacher=teacher)
+                              device=device, train_samples=train_samples, teacher=teacher,
+                              distill_temperature=distill_temperature, distill_weight=distill_weight,
+                              threads=threads, loader_workers=loader_workers)
     steps, input_res = _recipe_sizes(rec, dataset, table)
     cfg = SearchConfig(space=space, run_dir=run_dir, target=target, budget=budget,
                        time_budget_s=parse_duration(time_budget), sampler=sampler or default_sampler(len(objs)), seed=seed, storage=storage or None,

@@ -227,8 +227,18 @@ _CHECKS: dict[str, Callable[[Any, str, Any], None]] = {
 def recipe_from_options(path: str | None, *, default_steps: int | None = None, **flags: Any) -> TrainRecipe:
     """The recipe of a command line: ``--recipe FILE`` (if any), then every flag that was given (not None).
 
-    ``default_steps`` applies when neither the file nor a flag says steps or epochs."""
+    ``default_steps`` applies when neither the file nor a flag says steps or epochs. A distillation
+    flag without a teacher is refused: it would change the recipe's hash and nothing else."""
     given = {k: v for k, v in flags.items() if v is not None}
+    rec = _from_options(path, default_steps, given)
+    loose = [k for k in ("distill_temperature", "distill_weight") if k in given]
+    if loose and not rec.teacher:
+        raise UserError(f"--{loose[0].replace('_', '-')} sets how a teacher is distilled, and no --teacher (or "
+                        "recipe 'teacher') was given. Allowed: with --teacher FILE, or drop it.")
+    return rec
+
+
+def _from_options(path: str | None, default_steps: int | None, given: dict[str, Any]) -> TrainRecipe:
     if path:
         from hynas.space.yamlio import read_yaml
 
@@ -255,6 +265,8 @@ def describe(recipe: TrainRecipe, native: int | None, runtime: str = "") -> str:
              f"candidates built, timed and exported at {model} px ({origin})"]
     if r.train_samples:
         parts.append(f"{r.train_samples} images per class")
+    if r.loader_workers is not None:
+        parts.append(f"{r.loader_workers} loader workers for streamed data")
     if r.teacher:
         parts.append(f"distilled from {r.teacher} (T {r.distill_temperature:g}, weight {r.distill_weight:g})")
     if runtime:

@@ -72,3 +72,75 @@ def test_threads_default_to_the_cpu_affinity(monkeypatch: pytest.MonkeyPatch) ->
     assert default_threads() == len(os.sched_getaffinity(0)) == TrainRecipe().cpu_threads()
     monkeypatch.setenv("HYNAS_THREADS", "1")
     assert TrainRecipe().cpu_threads() == 1 and TrainRecipe(threads=2).cpu_threads() == 2
+
+
+# ---------------------------------------------------------------------- the CLI flags of the trainer's knobs
+
+@pytest.mark.parametrize(("flags", "message"), [
+    ({"threads": -1}, "--threads: -1 is not an integer in range. Allowed: an integer from 0 to 1024"),
+    ({"loader_workers": 65}, "--loader-workers: 65 is not an integer in range. Allowed: an integer from 0 to 64"),
+    ({"teacher": "t.py", "distill_temperature": 0.0}, "--distill-temperature: 0.0 is out of range. Allowed: a number > 0"),
+    ({"teacher": "t.py", "distill_weight": 1.5}, "--distill-weight: 1.5 is out of range. Allowed: a number >= 0 and <= 1"),
+    ({"distill_weight": 0.3}, "--distill-weight sets how a teacher is distilled, and no --teacher"),
+])
+def test_trainer_knob_flags_are_validated(flags: dict, message: str) -> None:
+    from hynas.proxy.recipe import recipe_from_options
+
+    with pytest.raises(UserError) as e:
+        recipe_from_options(None, default_steps=300, **flags)
+    assert message in str(e.value), str(e.value)
+
+
+def test_trainer_knob_flags_set_the_recipe_and_its_line(tmp_path: Path) -> None:
+    from hynas.proxy.recipe import describe, recipe_from_options
+
+    f = tmp_path / "r.yaml"
+    f.write_text("threads: 3\nteacher: t.py\ndistill_temperature: 2\n")
+    r = recipe_from_options(str(f), default_steps=300, loader_workers=0, distill_weight=0.25)
+    assert (r.threads, r.loader_workers, r.distill_temperature, r.distill_weight) == (3, 0, 2, 0.25)
+    assert r.cpu_threads() == 3 and TrainRecipe.from_dict(r.to_dict()) == r
+    line = describe(r, 32)
+    assert "0 loader workers for streamed data" in line and "distilled from t.py (T 2, weight 0.25)" in line
+
+
+def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """``hynas ARGV`` in-process: (exit code, stdout + stderr)."""
+    from hynas.cli import main
+
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.mark.parametrize(("flag", "value", "allowed"), [
+    ("--threads", "2000", "from 0 to 1024"), ("--loader-workers", "-1", "from 0 to 64"),
+    ("--distill-temperature", "4", "with --teacher FILE"),
+])
+def test_bad_knob_flags_exit_2_and_write_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str,
+                                                 value: str, allowed: str) -> None:
+    code, out = _cli(["search", "--budget", "1", "--run-dir", str(tmp_path / "run"), flag, value], capsys)
+    assert code == 2 and flag in out and allowed in out and "Traceback" not in out, out
+    assert not (tmp_path / "run").exists()
+
+
+def test_knob_flags_in_the_recipe_line_and_run_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A real search with the flags, then a distilled one whose teacher is the first run's export."""
+    import json
+
+    base = ["search", "--budget", "1", "--train-steps", "2", "--sampler", "random", "--predict", "--no-calibrate"]
+    code, out = _cli([*base, "--run-dir", str(tmp_path / "a"), "--threads", "1", "--loader-workers", "0"], capsys)
+    assert code == 0 and "cpu" in out and ", 1 thread;" in out and "0 loader workers" in out, out
+    rec = json.loads((tmp_path / "a" / "run.json").read_text())["config"]["recipe"]
+    assert (rec["threads"], rec["loader_workers"]) == (1, 0)
+    teacher = tmp_path / "teacher" / "model.py"
+    code, out = _cli(["export", str(tmp_path / "a"), "--out", str(teacher), "--weights"], capsys)
+    assert code == 0, out
+    code, out = _cli([*base, "--run-dir", str(tmp_path / "b"), "--threads", "1", "--teacher", str(teacher),
+                      "--distill-temperature", "2", "--distill-weight", "0.3"], capsys)
+    assert code == 0 and f"distilled from {teacher} (T 2, weight 0.3)" in out and "1 complete" in out, out
+    rec = json.loads((tmp_path / "b" / "run.json").read_text())["config"]["recipe"]
+    assert (rec["distill_temperature"], rec["distill_weight"], rec["teacher"]) == (2, 0.3, str(teacher))
