@@ -114,17 +114,22 @@ class Predictor:
                 f"not a hynas latency predictor of version <= {VERSION} (format {d.get('format')!r}, "
                 f"version {d.get('version')!r})."
             )
+        features = list(d["features"])
         reg = Boosted.from_json(d["regressor"]) if d.get("regressor") else None
+        if reg is not None:
+            check_regressor(reg, len(features))
+        ref = d.get("reference_nominal_ms")
         return cls(
             dict(d["target"]),
             dict(d["fingerprint"]),
-            list(d["features"]),
-            {str(k): float(v) for k, v in d["lut"].items()},
+            features,
+            {str(k): _number(v, f"lut entry {str(k)[:120]!r}", positive=True) for k, v in d["lut"].items()},
             reg,
-            _calibration(d["calibration"]),
+            _calibration(d["calibration"], "calibration"),
             dict(d.get("meta", {})),
-            float(d["reference_nominal_ms"]) if d.get("reference_nominal_ms") else None,
-            {str(k): _calibration(v) for k, v in d.get("calibration_by_input", {}).items()},
+            _number(ref, "reference_nominal_ms", positive=True) if ref else None,
+            {str(k): _calibration(v, f"calibration_by_input {str(k)[:40]!r}")
+             for k, v in d.get("calibration_by_input", {}).items()},
         )
 
     @classmethod
@@ -157,13 +162,47 @@ def calibrate(pred: Predictor, whole: list[tuple[Any, list[Any], float]], min_ar
     }
 
 
-def _calibration(d: dict[str, Any]) -> dict[str, Any]:
+def _calibration(d: dict[str, Any], where: str = "calibration") -> dict[str, Any]:
     return {
-        "scale": float(d["scale"]),
-        "per_unit_ms": float(d["per_unit_ms"]),
-        "offset_ms": float(d["offset_ms"]),
-        "type_scale": {str(k): float(v) for k, v in d.get("type_scale", {}).items()},
+        "scale": _number(d["scale"], f"{where} scale"),
+        "per_unit_ms": _number(d["per_unit_ms"], f"{where} per_unit_ms"),
+        "offset_ms": _number(d["offset_ms"], f"{where} offset_ms"),
+        "type_scale": {str(k): _number(v, f"{where} type_scale {str(k)[:40]!r}")
+                       for k, v in d.get("type_scale", {}).items()},
     }
+
+
+def _number(v: Any, where: str, positive: bool = False) -> float:
+    """A finite number from a predictor file (a NaN or inf would turn every prediction into NaN, and every
+    trial of a search into a failure, so it is refused when the file is read, naming the entry)."""
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v > 0 or not positive)
+    if not ok:
+        allowed = "a finite number > 0 (milliseconds)" if positive else "a finite number"
+        raise UserError(f"{where}: {v!r} is not allowed; expected {allowed}.")
+    return float(v)
+
+
+def check_regressor(reg: Boosted, n_features: int) -> None:
+    """Refuse a regressor whose trees are not trees (a node pointing back up loops forever) or hold a
+    non-finite number. sklearn's layout numbers children after their parent, which is what is checked."""
+    _number(reg.init, "regressor init")
+    _number(reg.learning_rate, "regressor learning_rate")
+    for i, t in enumerate(reg.trees):
+        n = len(t.left)
+        if n == 0 or not (len(t.right) == len(t.feature) == len(t.threshold) == len(t.value) == n):
+            raise UserError(f"regressor tree {i}: its arrays (left, right, feature, threshold, value) must be "
+                            "non-empty and of one length.")
+        for node in range(n):
+            _number(t.value[node], f"regressor tree {i} node {node} value")
+            if t.left[node] == -1:
+                continue
+            if not (node < t.left[node] < n and node < t.right[node] < n and 0 <= t.feature[node] < n_features):
+                raise UserError(f"regressor tree {i} node {node}: children must come after their parent (< {n}) "
+                                f"and the feature index lie in 0..{n_features - 1}.")
+            _number(t.threshold[node], f"regressor tree {i} node {node} threshold")
+    reach = abs(reg.init) + abs(reg.learning_rate) * sum(max(abs(v) for v in t.value) for t in reg.trees)
+    if reach > 700:  # it predicts log(ms): exp() of more than ~709 is past the float range
+        raise UserError(f"regressor: its trees can predict log-latencies up to {reach:.3g}, past exp()'s range.")
 
 
 def fit_units(

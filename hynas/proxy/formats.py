@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from hynas.errors import SpecError
+from hynas.proxy.checks import check_labelled, check_npz
 from hynas.proxy.data import Dataset, from_arrays
 from hynas.registry import Registry
 
@@ -116,6 +117,7 @@ def load_cifar(path: Path, recipe: TrainRecipe | None = None) -> Dataset:
     present = [path / f for f in train if (path / f).is_file()]
     x, y = _cifar_arrays(present, key)
     xv, yv = _cifar_arrays([path / test], key)
+    check_labelled(path, {("data", key): (x, y), (f"{test} data", f"{test} {key}"): (xv, yv)})
     return from_arrays(kind, x, y, val_images=xv, val_labels=yv)  # type: ignore[arg-type]
 
 
@@ -131,6 +133,7 @@ def load_npz(path: Path, recipe: TrainRecipe | None = None) -> Dataset:
         raise ValueError(f"not a readable .npz ({type(e).__name__}: {e})") from None
     if "x_train" not in arrays or "y_train" not in arrays:
         raise ValueError(f"needs arrays x_train and y_train, found {sorted(arrays)}")
+    check_npz(path, arrays)  # labels, classes, finite images: refused naming the key (hynas.proxy.checks)
     for split in ("val", "test"):
         if f"x_{split}" in arrays:
             return from_arrays(path.stem, arrays["x_train"], arrays["y_train"],
