@@ -94,7 +94,8 @@ def ctp_attention_macs(dim: int, head_dim: int, n: int, kernel: int, kv_stride: 
     return convs + dim * inner * (n + 2 * m) + 2 * n * m * inner + n * inner * dim
 
 
-@register_block("clst_ctp", role="body", family="clst", dims=SEQ, attention=True, paper=CLST_PAPER,
+@register_block("clst_ctp", role="body", family="clst", dims=SEQ, attention=True, can_stride=True,
+                paper=CLST_PAPER,
                 knobs={"head_dim": choice_knob(32, (8, 16, 32, 64)), "mlp_ratio": int_knob(4, 1, 8),
                        "kernel": choice_knob(3, (3, 5, 7), "depthwise kernel of the q/k/v projections"),
                        "kv_stride": choice_knob(2, (1, 2), "stride of the k/v projections"),
@@ -144,7 +145,7 @@ class PSCA1d(nn.Module):
         return x * ch + x * sp
 
 
-@register_block("clst_psca", role="body", family="clst", dims=SEQ, paper=CLST_PAPER,
+@register_block("clst_psca", role="body", family="clst", dims=SEQ, can_stride=True, paper=CLST_PAPER,
                 knobs={"reduction": choice_knob(4, (2, 4, 8, 16), "channel-gate squeeze ratio"),
                        "kernel": choice_knob(7, (3, 5, 7, 9), "spatial-gate conv kernel"),
                        "mlp_ratio": int_knob(2, 0, 8, "pointwise MLP after the attention (0 = none)"),
