@@ -121,7 +121,8 @@ def load_cifar(path: Path, recipe: TrainRecipe | None = None) -> Dataset:
     return from_arrays(kind, x, y, val_images=xv, val_labels=yv)  # type: ignore[arg-type]
 
 
-@dataset_format("npz", "a NumPy .npz with x_train, y_train and optionally x_val/y_val or x_test/y_test",
+@dataset_format("npz", "a NumPy .npz with x_train, y_train and optionally x_val/y_val or x_test/y_test "
+                "(images), or with signals, labels and optionally val_signals/val_labels (1-D, N,C,L or N,L)",
                 lambda p: p.is_file() and p.suffix == ".npz")
 def load_npz(path: Path, recipe: TrainRecipe | None = None) -> Dataset:
     import zipfile
@@ -131,8 +132,13 @@ def load_npz(path: Path, recipe: TrainRecipe | None = None) -> Dataset:
             arrays = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, EOFError, OSError) as e:  # half-written or truncated: refused like bad arrays
         raise ValueError(f"not a readable .npz ({type(e).__name__}: {e})") from None
+    if "signals" in arrays:  # 1-D sequences: checked and built in hynas.proxy.wavfolder
+        from hynas.proxy.wavfolder import signals_from_npz
+
+        return signals_from_npz(path, arrays)
     if "x_train" not in arrays or "y_train" not in arrays:
-        raise ValueError(f"needs arrays x_train and y_train, found {sorted(arrays)}")
+        raise ValueError("needs arrays x_train and y_train (images) or signals and labels (1-D), "
+                         f"found {sorted(arrays)}")
     check_npz(path, arrays)  # labels, classes, finite images: refused naming the key (hynas.proxy.checks)
     for split in ("val", "test"):
         if f"x_{split}" in arrays:
