@@ -24,8 +24,10 @@ def load_landmarks(run, names: str, enabled: bool):
 def plot_cmd(run_dir: str = typer.Argument(..., help="a run directory"),
              out: str = typer.Option("", help="output folder (default: the run directory)"),
              no_landmarks: bool = typer.Option(False, "--no-landmarks", help="do not draw the published hybrids"),
-             landmarks: str = typer.Option("", help="only these reference models (comma-separated file stems, "
-                                                    "e.g. caformer_s18,cvt_13); default: all shipped")) -> None:
+             landmarks: str = typer.Option("", help="these reference models (comma-separated file stems, e.g. "
+                                                    "caformer_s18,cvt_13), or 'all' of the run's input kind; "
+                                                    "default: a few of its kind (nextvit_s, caformer_s18, "
+                                                    "lowformer_b0, efficientformer_l1, mobilevit_s for images)")) -> None:
     """Write pareto.png/.html/.json: front, dominated trials, published hybrids scored like candidates."""
     from hynas.results.plots import plot_run
     from hynas.results.trials import load_run

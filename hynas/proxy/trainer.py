@@ -81,8 +81,8 @@ def _autocast(rt: Runtime) -> Any:
 def _to(x: torch.Tensor, y: torch.Tensor, rt: Runtime) -> tuple[torch.Tensor, torch.Tensor]:
     if not rt.cuda:
         return x, y
-    return (x.to(rt.device, non_blocking=True, memory_format=torch.channels_last),
-            y.to(rt.device, non_blocking=True))
+    fmt = torch.channels_last if x.ndim == 4 else torch.contiguous_format  # signals (N, C, L) have no NHWC
+    return x.to(rt.device, non_blocking=True, memory_format=fmt), y.to(rt.device, non_blocking=True)
 
 
 def _accuracy(model: nn.Module, batches: Any, rt: Runtime) -> float:

@@ -25,12 +25,16 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from hynas.errors import ArchError
+from hynas.errors import ArchError, UserError
 from hynas.results.trials import Run
 from hynas.space.arch import Arch
 
 CACHE_FILE = "landmarks.json"
 DIVISORS = (1, 2, 4, 8, 16)
+#: the landmarks drawn when none are named, per input kind (each costs one candidate's scoring);
+#: ``--landmarks all`` draws every shipped reference of the run's kind
+DEFAULT_LANDMARKS = {2: ("nextvit_s", "caformer_s18", "lowformer_b0", "efficientformer_l1", "mobilevit_s"),
+                     1: ("clst", "squeezeformer_xs")}
 
 
 @dataclass
@@ -55,9 +59,27 @@ def reference_dir() -> Path:
     return SPACES_DIR / "reference"
 
 
-def reference_files(names: list[str] | None = None) -> list[Path]:
-    """The shipped reference YAMLs, optionally only those named (file stems)."""
+def reference_dims(path: Path) -> int:
+    """The input kind a reference file declares (``input.dims``, 2 when absent), read without validating."""
+    from hynas.space.yamlio import read_yaml
+
+    try:
+        raw, _ = read_yaml(path)
+        dims = raw["input"].get("dims", 2)
+    except Exception:  # noqa: BLE001 - a broken file is reported when it is loaded, not here
+        return 2
+    return dims if isinstance(dims, int) else 2
+
+
+def reference_files(names: list[str] | None = None, dims: int | None = None) -> list[Path]:
+    """The shipped reference YAMLs: those named (file stems), or with ``dims`` the defaults of that
+    input kind (``DEFAULT_LANDMARKS``), or every one of that kind when ``names`` is ``["all"]``."""
     files = sorted(reference_dir().glob("*.yaml"))
+    if dims is not None and (not names or names == ["all"]):
+        files = [p for p in files if reference_dims(p) == dims]
+        if not names:
+            files = [p for p in files if p.stem in DEFAULT_LANDMARKS.get(dims, ())] or files[:3]
+        return files
     if names:
         known = {p.stem: p for p in files}
         missing = [n for n in names if n not in known]
@@ -183,14 +205,18 @@ def score_landmarks(run: Run, names: list[str] | None = None,
     # At the size the run's candidates were built and timed at (its recipe's resolution, else the data's).
     inp = {"resolution": run.meta["config"].get("input_resolution") or raw_space.input.resolution,
            "classes": raw_space.input.classes, "channels": raw_space.input.channels}
+    dims = raw_space.input.dims
     cap = _size_cap(run, run_space_rules(run.meta))
     evaluator: Any = None
     out = []
-    for path in reference_files(names):
+    for path in reference_files(names, dims):
         lm = Landmark(path.stem, pretty_name(path.stem))
         try:
-            arch, lm.divisor = adapt(fixed_arch(load_space(path)), inp, cap)
-        except (ArchError, ValueError) as e:
+            ref = fixed_arch(load_space(path))
+            if ref.dims != dims:
+                raise ValueError(f"it takes {ref.dims}-D inputs and this run's space {dims}-D ones")
+            arch, lm.divisor = adapt(ref, inp, cap)
+        except (ArchError, ValueError, UserError) as e:
             lm.skipped = f"cannot run at the run's input: {e}"
             out.append(lm)
             continue

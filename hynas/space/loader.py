@@ -27,7 +27,7 @@ from hynas.space.spec import BlockOption, InputSpec, Rules, Segment, Space, Stag
 from hynas.space.yamlio import read_yaml
 
 LIMITS = {"count": 64, "repeat": 16, "stages": 12, "width": 8192, "resolution": 2048, "length": 1 << 20,
-          "volume": 512, "classes": 100_000, "channels": 64, "choices": 256}
+          "volume": 512, "classes": 100_000, "channels": 4096, "choices": 256}
 TOP_KEYS = ("name", "description", "input", "stem", "stages", "head", "rules")
 
 
