@@ -152,3 +152,14 @@ def test_bad_npz_signals_refused_naming_file_and_key(tmp_path: Path, arrays: dic
     with pytest.raises(UserError, match=match) as e:
         load_dataset(str(tmp_path / "bad.npz"))
     assert "bad.npz" in str(e.value) and "Allowed:" in str(e.value)
+
+
+def test_search_on_a_mixed_rate_wav_folder_exits_2_before_writing_a_run(tmp_path: Path, capsys) -> None:
+    from tests.cli import run_cli
+
+    tone_folder(tmp_path / "w", {"a": [50, 50], "b": [50]})
+    write_wav(tmp_path / "w" / "b" / "odd.wav", RNG.integers(-100, 100, 50), rate=44100)
+    run_dir = tmp_path / "run"
+    code, err = run_cli(["search", "--dataset", str(tmp_path / "w"), "--run-dir", str(run_dir), "--budget", "1"],
+                        capsys)
+    assert code == 2 and "odd.wav has 44100 Hz" in " ".join(err.split()) and not (run_dir / "run.json").exists()
