@@ -42,6 +42,7 @@ class Dataset:
     mean: tuple[float, ...] = ()  # per-channel pixel mean/std of the train split (pixels in [0, 1])
     std: tuple[float, ...] = ()
     notes: dict[str, Any] = field(default_factory=dict, compare=False)
+    task: str = "classify"  # what is scored (hynas.proxy.tasks): classify -> accuracy, binary -> AUC
 
     @property
     def channels(self) -> int:
@@ -81,8 +82,9 @@ class Dataset:
 
     def describe(self) -> dict:
         extent = {"length": self.resolution, "dims": 1} if self.dims == 1 else {"resolution": self.resolution}
+        task = {} if self.task == "classify" else {"task": self.task}
         return {"name": self.name, "train": len(self.train_y), "val": len(self.val_y), "classes": self.classes,
-                "channels": self.channels, **extent, **self.notes}
+                "channels": self.channels, **extent, **task, **self.notes}
 
     # ------------------------------------------------------------------ what the trainer calls
 

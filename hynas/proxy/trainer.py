@@ -19,13 +19,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hynas.errors import CandidateError, UserError
 from hynas.proxy.device import Runtime, check_runtime
 from hynas.proxy.recipe import TrainRecipe
 from hynas.proxy.schedules import SCHEDULES
+from hynas.proxy.tasks import Task, task_of
 
 Report = Callable[[int, float], bool]
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -85,7 +85,10 @@ def _to(x: torch.Tensor, y: torch.Tensor, rt: Runtime) -> tuple[torch.Tensor, to
     return x.to(rt.device, non_blocking=True, memory_format=fmt), y.to(rt.device, non_blocking=True)
 
 
-def _accuracy(model: nn.Module, batches: Any, rt: Runtime) -> float:
+def _accuracy(model: nn.Module, batches: Any, rt: Runtime, task: Task | None = None) -> float:
+    """The held-out score: top-1 accuracy, or the score of the dataset's task (its first figure)."""
+    if task is not None and task.name != "classify":
+        return next(iter(task_scores(model, batches, rt, task).values()))
     was_training = model.training
     model.eval()
     correct, seen = torch.zeros((), dtype=torch.int64, device=rt.device), 0
@@ -96,6 +99,16 @@ def _accuracy(model: nn.Module, batches: Any, rt: Runtime) -> float:
             seen += len(y)
     model.train(was_training)
     return int(correct) / max(1, seen)
+
+
+def task_scores(model: nn.Module, batches: Any, rt: Runtime, task: Task) -> dict[str, float]:
+    """Every figure the task reports on held-out batches (e.g. AUC and log loss), in eval mode."""
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode(), _autocast(rt):
+        pairs = [(model(x), y) for x, y in (_to(x, y, rt) for x, y in batches)]
+    model.train(was_training)
+    return task.score(pairs)
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 500,
@@ -151,12 +164,11 @@ def train_proxy(model: nn.Module, data: Any, *, steps: int | None = None, batch_
 
 
 def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, r: TrainRecipe, rt: Runtime,
-          opt: torch.optim.Optimizer, scaler: Any, loss_fn: LossFn | None) -> torch.Tensor:
+          opt: torch.optim.Optimizer, scaler: Any, loss_fn: LossFn | None, task: Task) -> torch.Tensor:
     """One optimizer step; returns the (detached) loss, still on the device (no sync)."""
     with _autocast(rt):
         logits = model(x)
-        loss = (loss_fn(logits, x, y) if loss_fn else
-                F.cross_entropy(logits.float(), y, label_smoothing=r.label_smoothing))
+        loss = loss_fn(logits, x, y) if loss_fn else task.loss(logits, y, r.label_smoothing)
     if not rt.cuda and not torch.isfinite(loss):  # on CUDA checked every few steps, without a sync per step
         raise CandidateError("NaN loss")
     opt.zero_grad(set_to_none=True)
@@ -173,6 +185,7 @@ def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, r: TrainRecipe, rt
 def _train(model: nn.Module, data: Any, r: TrainRecipe, rt: Runtime, size: int, gen: torch.Generator,
            report: Report | None, loss_fn: LossFn | None) -> TrainResult:
     t0 = time.perf_counter()
+    task = task_of(data)
     total = r.total_steps(data.train_size(r))
     if rt.cuda:
         model.to(rt.device, memory_format=torch.channels_last)
@@ -190,7 +203,7 @@ def _train(model: nn.Module, data: Any, r: TrainRecipe, rt: Runtime, size: int, 
         for g, base in zip(opt.param_groups, base_lrs):
             g["lr"] = base * lr_factor(step - 1, total, r.warmup_steps, r.schedule)
         try:
-            tail.append(_step(model, x, y, r, rt, opt, scaler, loss_fn))
+            tail.append(_step(model, x, y, r, rt, opt, scaler, loss_fn, task))
         except CandidateError:
             raise CandidateError(f"NaN loss at step {step}") from None
         if rt.cuda and step % 25 == 0:
@@ -198,7 +211,7 @@ def _train(model: nn.Module, data: Any, r: TrainRecipe, rt: Runtime, size: int, 
         if step % eval_every == 0 or step == total:
             te = time.perf_counter()
             limit = None if step >= total else r.interim_eval_samples
-            acc = _accuracy(model, data.eval_batches(size, limit, recipe=r, pin=rt.cuda), rt)
+            acc = _accuracy(model, data.eval_batches(size, limit, recipe=r, pin=rt.cuda), rt, task)
             eval_s += time.perf_counter() - te
             history.append((step, acc))
             if step < total and report is not None and report(step, acc):

@@ -31,7 +31,8 @@ class Scorer:
     def label(self, cfg: Mapping[str, Any]) -> str:
         """The objective named by what it is, e.g. 'held-out accuracy, train 300 steps on digits (fraction)'."""
         if self.trains:
-            return f"held-out accuracy, train {self.detail(cfg)} on {cfg['dataset']} (fraction)"
+            metric = cfg.get("metric") or "accuracy"
+            return f"held-out {metric}, train {self.detail(cfg)} on {cfg['dataset']} (fraction)"
         return f"{self.name} zero-cost score (higher is better; not an accuracy)"
 
     def short(self) -> str:
@@ -61,9 +62,11 @@ SCORERS = _Scorers("proxy", loader="hynas.proxy.zero_cost")
 def _train(model: Any, data: Any, cfg: Any, report: Any) -> tuple[float, dict[str, Any]]:
     from hynas.proxy.trainer import train_proxy
 
+    from hynas.proxy.tasks import task_of
+
     res = train_proxy(model, data, recipe=cfg.train_recipe(), report=report)
     return float(res.val_accuracy), {"train_seconds": round(res.seconds, 2), "train_loss": float(res.train_loss),
-                                     "history": [list(h) for h in res.history],
+                                     "history": [list(h) for h in res.history], "metric": task_of(data).metric,
                                      "train_resolution": res.resolution, "images_per_s": round(res.images_per_s, 1)}
 
 
