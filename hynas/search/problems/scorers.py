@@ -60,9 +60,8 @@ SCORERS = _Scorers("proxy", loader="hynas.proxy.zero_cost")
 
 
 def _train(model: Any, data: Any, cfg: Any, report: Any) -> tuple[float, dict[str, Any]]:
-    from hynas.proxy.trainer import train_proxy
-
     from hynas.proxy.tasks import task_of
+    from hynas.proxy.trainer import train_proxy
 
     res = train_proxy(model, data, recipe=cfg.train_recipe(), report=report)
     return float(res.val_accuracy), {"train_seconds": round(res.seconds, 2), "train_loss": float(res.train_loss),
