@@ -5,9 +5,6 @@ equal the count of the official definition (written out by hand in each YAML's h
 figure was also checked by constructing the official PyTorch modules) and round to the paper's figure.
 Squeezeformer (TensorFlow) and MossFormer2 have official code; ClST has none that could be found, so its
 count is checked only against its own arithmetic.
-
-The loader caps ``input.channels`` at 64 (an image-era limit); 80 mel bins and 512 encoder channels need
-more, so the tests lift the cap for the load (``LIMITS['channels']``) until the loader's limit is raised.
 """
 
 from __future__ import annotations
@@ -20,18 +17,13 @@ import torch
 from hynas.build import build_model
 from hynas.cost import analytic_macs, count_macs, count_params
 from hynas.export import generate_source, load_generated
-from hynas.space import fixed_arch, load_space, loader
+from hynas.space import fixed_arch, load_space
 from hynas.space.arch import Arch
 
 REF = Path(__file__).resolve().parents[2] / "search_spaces" / "reference"
 
 #: official params of the parts the mask-net YAML cannot express (see its header)
 MOSS_NOT_EXPRESSED = 16 + 1_024 + 1_024 + 1 + 525_312 + 262_144 + 2 * 262_656 + 8_192 + 8_192
-
-
-@pytest.fixture(autouse=True)
-def _wide_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(loader.LIMITS, "channels", 4096)
 
 
 def _arch(name: str) -> Arch:
