@@ -121,8 +121,10 @@ class Evaluator:
         return arch.with_input(channels=d.channels, classes=d.classes, resolution=self.recipe.train_size(d.resolution))
 
     def latency_arch(self, arch: Arch) -> Arch:
-        """The arch as built, timed and exported: at the recipe's resolution (else the data's)."""
-        return arch.with_input(resolution=self.input_resolution)
+        """The arch as built, timed and exported: the dataset's channels and classes, at the recipe's
+        resolution (else the data's), so latency, params and MACs are those of the network deployed."""
+        d = self.data
+        return arch.with_input(channels=d.channels, classes=d.classes, resolution=self.input_resolution)
 
     def on_device(self, device: str) -> None:
         """Train this process's candidates on ``device`` (a parallel worker's GPU)."""

@@ -31,6 +31,11 @@ class ScreenedProblem(BaseProblem):
         self.space = inner.space
         self._rng = random.Random(cfg.seed)
 
+    @property
+    def evaluator(self) -> Any:
+        """The inner problem's evaluator: parallel backends look for it to share the loaded data."""
+        return self.inner.evaluator
+
     def preflight(self) -> None:
         self.inner.preflight()
 
