@@ -68,8 +68,7 @@ def prepare(arch: Arch, name: str, workdir: Path, seed: int = 0) -> dict:
     torch.manual_seed(seed)
     model = build_model(arch).eval()
     _perturb_norms(model, seed)
-    res, ch = arch.input["resolution"], arch.input["channels"]
-    x = torch.randn(2, ch, res, res, generator=torch.Generator().manual_seed(seed))
+    x = torch.randn(arch.input_shape(2), generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         y = model(x)
     src = workdir / f"{name}.py"
