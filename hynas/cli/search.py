@@ -84,6 +84,8 @@ def search_cmd(
                                       "killed and recorded as failed (runs each candidate in a child process)"),
     trial_memory: int = typer.Option(0, help="per-candidate memory cap in MB: a candidate that exceeds it is "
                                      "recorded as failed (runs each candidate in a child process)"),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="resume by evaluating again exactly the "
+                                      "trials that failed (as new trials; the failed ones stay recorded), then stop"),
 ) -> None:
     """Multi-objective search (accuracy vs latency) within a budget; resumable."""
     from hynas.latency.predict import latency_source
@@ -127,7 +129,7 @@ def search_cmd(
     from hynas.search.problems.scorers import short_name
 
     with SearchProgress(budget, short_name(cfg.as_dict())) as bar:
-        summary = run_search(cfg, progress=bar.update)
+        summary = run_search(cfg, progress=bar.update, retry_failed=retry_failed)
     for line in summary_lines(summary):
         typer.echo(line)
     if constraint:

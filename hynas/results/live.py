@@ -30,6 +30,8 @@ def candidate_line(event: Mapping[str, Any], acc_name: str = "acc") -> str:
     if status == "pruned" and "pruned_at_step" in a:
         line += f" · stopped at step {a['pruned_at_step']}"
     why = a.get("fail_reason") or a.get("rejected")
+    if status == "failed" and a.get("fail_phase"):
+        why = f"[{a['fail_phase']}] {why}"
     return line + (f" · {str(why)[:200]}" if why and status in ("failed", "rejected") else "")
 
 

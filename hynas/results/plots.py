@@ -117,7 +117,7 @@ def plot_data(run: Run, landmarks: list[Landmark] | None = None) -> PlotData:
     if cfg.get("constraints"):
         title += "; constraints " + ", ".join(cfg["constraints"])
     notes = [f"{lm.label}: not drawn ({lm.skipped})" for lm in landmarks or [] if lm.skipped]
-    notes += _undrawn(run)
+    notes += _undrawn(run) + [n.removeprefix("note: ") for n in run.notes()]
     for lm in landmarks or []:
         if "macs_g" in lm.values and "macs_m" not in lm.values:
             lm.values["macs_m"] = lm.values["macs_g"] * 1e3

@@ -76,9 +76,8 @@ def _img(path: Path) -> str:
 def budget_section(run: Run) -> str:
     kinds = Counter(t.kind for t in run.trials)
     rows = [[k, n] for k, n in sorted(kinds.items())]
-    reasons = Counter((t.kind, (t.reason or "").split(":")[0]) for t in run.trials
-                      if t.kind in ("failed", "rejected"))
-    why = [[k, r or "-", n] for (k, r), n in sorted(reasons.items())]
+    rules = Counter((t.reason or "").split(":")[0] for t in run.trials if t.kind == "rejected")
+    failed = [[phase, cls, n, example] for phase, cls, n, example in run.failures()]
     secs = sum(float(t.attrs.get("train_seconds", 0)) + float(t.attrs.get("latency_seconds", 0)) for t in run.trials)
     c = run.meta["config"]
     text = (f"<p>Budget: {c['budget']} evaluated candidates"
@@ -87,8 +86,12 @@ def budget_section(run: Run) -> str:
     legend = ("<p>complete: trained and scored; infeasible: scored but violates a constraint; pruned: training "
               "stopped at a rung; screened out: lost the cheap pre-training screen (no training); rejected / "
               "duplicate: refused before any work.</p>")
-    return text + _table(["outcome", "trials"], rows) + legend + (
-        "<p>Failed or rejected, by reason:</p>" + _table(["outcome", "reason", "trials"], why) if why else "")
+    notes = "".join(f"<p>{html.escape(n)}</p>" for n in run.notes())
+    return text + _table(["outcome", "trials"], rows) + legend + notes + (
+        f"<p>Failed: {sum(f[2] for f in failed)} trials, by phase and error:</p>"
+        + _table(["phase", "error", "trials", "example"], failed) if failed else "") + (
+        "<p>Rejected, by rule:</p>" + _table(["rule", "trials"], [[r or "-", n] for r, n in sorted(rules.items())])
+        if rules else "")
 
 
 def _row(t: TrialRecord, constrained: bool, extra: tuple[str, ...] = ()) -> list[Any]:

@@ -28,7 +28,8 @@ class TrialRecord:
         """What became of the trial, in words a user acts on.
 
         complete | infeasible (complete, violates a constraint) | pruned (training stopped at a
-        rung) | screened out (lost the cheap pre-training screen) | rejected | duplicate | failed | running.
+        rung) | screened out (lost the cheap pre-training screen) | rejected | duplicate | failed |
+        interrupted (its process was killed; a resume evaluates the arch again) | running.
         """
         a = self.attrs
         if self.state == "COMPLETE":
@@ -40,7 +41,10 @@ class TrialRecord:
                     return name
             return "pruned"
         if self.state == "FAIL":
-            return "rejected" if "rejected" in a else "failed"
+            if "rejected" in a:
+                return "rejected"
+            interrupted = a.get("outcome") == "interrupted" or str(a.get("fail_reason", "")).startswith("interrupted")
+            return "interrupted" if interrupted else "failed"  # interrupted: a killed run's trial, re-run on resume
         return self.state.lower()
 
     def outcome(self) -> str:
@@ -72,6 +76,26 @@ class Run:
     path: Path
     meta: dict[str, Any]
     trials: list[TrialRecord]
+    skipped: dict[str, list[int]] = field(default_factory=dict)  # why -> numbers of stored trials left out
+
+    def notes(self) -> list[str]:
+        """One line per kind of stored trial left out by :func:`load_run`, with the count and the numbers."""
+        out = []
+        for why, numbers in self.skipped.items():
+            shown = ", ".join(map(str, numbers[:10])) + (f" and {len(numbers) - 10} more" if len(numbers) > 10 else "")
+            out.append(f"note: skipped {len(numbers)} stored trial{'s' if len(numbers) > 1 else ''} {why}: {shown}")
+        return out
+
+    def failures(self) -> list[tuple[str, str, int, str]]:
+        """Failed trials grouped by (phase, exception class): (phase, class, count, one example reason),
+        most frequent first."""
+        groups: dict[tuple[str, str], list[str]] = {}
+        for t in self.trials:
+            if t.kind == "failed":
+                reason = str(t.reason or "no reason recorded")
+                cls = str(t.attrs.get("fail_class") or reason.split(":")[0])
+                groups.setdefault((str(t.attrs.get("fail_phase") or "?"), cls), []).append(reason)
+        return sorted(((p, c, len(r), r[0]) for (p, c), r in groups.items()), key=lambda g: (-g[2], g[0], g[1]))
 
     @property
     def objectives(self) -> list[str]:
@@ -102,12 +126,37 @@ class Run:
 
 
 def load_run(run_dir: str | Path) -> Run:
+    """A run's trials as records. Rows no reader can use (a COMPLETE trial without a finite value for every
+    objective, or whose arch is not an arch: written by another tool, or edited) are left out and counted in
+    ``Run.skipped``; :meth:`Run.notes` words them for the user."""
+    from hynas.search.storage.rows import read_trials, valid_values
+
     meta = read_meta(run_dir)
     study = open_study(meta)
     objectives = meta["config"]["objectives"]
-    trials = []
-    for t in study.get_trials(deepcopy=False):
-        values = dict(zip(objectives, t.values)) if t.values is not None else {}
-        arch = Arch(t.user_attrs["arch"]) if "arch" in t.user_attrs else None
-        trials.append(TrialRecord(t.number, t.state.name, values, arch, dict(t.user_attrs)))
-    return Run(Path(run_dir), meta, trials)
+    run = Run(Path(run_dir), meta, [])
+    for t in read_trials(study, str(Path(run_dir) / "study")):
+        arch = _arch(t.user_attrs.get("arch"))
+        if t.state == "COMPLETE" and not valid_values(t.values, len(objectives)):
+            run.skipped.setdefault(SKIP_VALUES, []).append(t.number)
+            continue
+        if t.state == "COMPLETE" and arch is None and "arch" in t.user_attrs:
+            run.skipped.setdefault(SKIP_ARCH, []).append(t.number)
+            continue
+        values = dict(zip(objectives, (float(v) for v in t.values))) if t.state == "COMPLETE" and t.values else {}
+        run.trials.append(TrialRecord(t.number, t.state, values, arch, t.user_attrs))
+    return run
+
+
+SKIP_VALUES = "complete but without a finite value for every objective (NULL, missing or NaN in the study)"
+SKIP_ARCH = "complete but without a readable arch"
+
+
+def _arch(d: Any) -> Arch | None:
+    """The stored arch, or None when the attribute is missing or not an arch's mapping."""
+    if not isinstance(d, dict):
+        return None
+    try:
+        return Arch(d)
+    except Exception:  # noqa: BLE001 - whatever a foreign attribute holds, it is not an arch this reader uses
+        return None

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hynas.errors import UserError
 from hynas.search.backends import BACKENDS
 from hynas.search.config import Constraint, SearchConfig
 from hynas.search.storage.liveness import INTERRUPTED, Heartbeat, owner, recover_interrupted
@@ -37,8 +38,14 @@ def _is_evaluated(t: Any) -> bool:
     from optuna.trial import TrialState
 
     reason = t.user_attrs.get("fail_reason")  # none: failed by Optuna's heartbeat check (a dead host)
-    return (t.state == TrialState.COMPLETE or (t.state == TrialState.FAIL and reason not in (None, INTERRUPTED))
+    return (t.state == TrialState.COMPLETE or (t.state == TrialState.FAIL and reason is not None
+                                               and not str(reason).startswith(INTERRUPTED))
             or (t.state == TrialState.PRUNED and "pruned_at_step" in t.user_attrs))
+
+
+def _counts(t: Any) -> bool:
+    """Whether a trial spends budget: evaluated, and not a --retry-failed re-run (its arch was counted once)."""
+    return _is_evaluated(t) and "retry_of" not in t.user_attrs
 
 
 class Search:
@@ -46,7 +53,9 @@ class Search:
 
     def __init__(self, study: Any, problem: Problem, objectives: tuple[str, ...], budget: int,
                  time_budget_s: float | None = None, constraints: tuple[Constraint, ...] = (),
-                 summary: SearchSummary | None = None) -> None:
+                 summary: SearchSummary | None = None, retry_failed: bool = False) -> None:
+        """``retry_failed``: this session evaluates again, as new trials, exactly the archs whose last
+        evaluation failed (``failures.retry_plan``), then stops; the budget does not limit it."""
         self.study, self.problem, self.objectives = study, problem, objectives
         self.budget, self.time_budget_s, self.constraints = budget, time_budget_s, constraints
         self.summary = summary or SearchSummary(run_dir="")
@@ -57,7 +66,15 @@ class Search:
         self.study = self.mirror.local
         trials = self.mirror.loaded
         self.seen = {t.user_attrs["hash"]: t.number for t in trials if _is_evaluated(t) and "hash" in t.user_attrs}
-        self.done = sum(_is_evaluated(t) for t in trials)  # all writers, all sessions: what the budget counts
+        self.done = sum(_counts(t) for t in trials)  # all writers, all sessions: what the budget counts
+        self.retry: list[Any] | None = None  # failed trials still to re-run (None: not a --retry-failed session)
+        if retry_failed:
+            from hynas.search.failures import retry_plan
+
+            self.retry = retry_plan(trials, _is_evaluated)
+            for t in self.retry:
+                self.seen.pop(t.user_attrs["hash"], None)
+            self.retry_total = len(self.retry)
         self.done_here = 0  # this session's evaluations
         self.in_flight: dict[str, Any] = {}  # key -> its RUNNING optuna Trial (local)
         self.others: dict[str, int] = {}  # key -> stored number of a trial another writer is evaluating now
@@ -70,7 +87,9 @@ class Search:
 
     def stop_reason(self) -> str | None:
         """Why no new candidate may start now (None: go on). In-flight ones count against the budget."""
-        if self.done + len(self.others) >= self.budget:
+        if self.retry is not None and not self.retry:
+            return f"re-ran the {self.retry_total} failed trials (--retry-failed)"
+        if self.retry is None and self.done + len(self.others) >= self.budget:
             return f"budget of {self.budget} evaluated candidates reached" + (
                 f" (counting {len(self.others)} other writers are evaluating)" if self.others else "")
         if self.time_budget_s is not None and time.monotonic() - self.start >= self.time_budget_s:
@@ -84,13 +103,14 @@ class Search:
         return None
 
     def can_start(self) -> bool:
-        return self.stop_reason() is None and self.done + len(self.others) + len(self.in_flight) < self.budget
+        return self.stop_reason() is None and (
+            self.retry is not None or self.done + len(self.others) + len(self.in_flight) < self.budget)
 
     def _note_others(self, finished: list[Any], running: list[Any]) -> None:
         """Count and de-duplicate against what other writers of the same study did (see ``mirror.sync``)."""
         for t in finished:
             if _is_evaluated(t):
-                self.done += 1
+                self.done += _counts(t)
                 if "hash" in t.user_attrs:
                     self.seen.setdefault(t.user_attrs["hash"], t.number)
         self.others = {t.user_attrs["hash"]: t.number for t in running if "hash" in t.user_attrs}
@@ -109,7 +129,7 @@ class Search:
         drawn and cheaply scored; only the one the problem picks goes on to evaluation.
         """
         k = self.problem.screen_size
-        if k <= 1:
+        if k <= 1 or self.retry is not None:  # a retry re-runs the failed arch itself, unscreened
             return self._ask_one()
         got: list[tuple[Any, Candidate]] = []
         for _ in range(k):
@@ -131,6 +151,9 @@ class Search:
 
     def _ask_one(self) -> tuple[Any, Candidate] | None:
         while self.stop_reason() is None:
+            if self.retry:  # the failed trial's own parameters: the same arch, through the same decoder
+                old = self.retry.pop(0)
+                self.study.enqueue_trial(old.params, user_attrs={"retry_of": old.number}, skip_if_exists=False)
             trial = self.study.ask()
             trial.set_user_attr("owner", owner())
             try:
@@ -165,7 +188,7 @@ class Search:
             self._skip(trial, "duplicate_of", self.seen.get(key, twin))
             return True
         earlier = sum(n < mine for n in self.others.values())
-        if self.done + earlier + len(self.in_flight) - self._batch >= self.budget:
+        if self.retry is None and self.done + earlier + len(self.in_flight) - self._batch >= self.budget:
             self._skip(trial, "over_budget", self.budget)
             return True
         return False
@@ -197,7 +220,7 @@ class Search:
             return "rejected"
         self.skips = 0
         self.seen[cand.key] = self.mirror.number(trial)
-        self.done += 1
+        self.done += "retry_of" not in trial.user_attrs
         self.done_here += 1
         result = self._tell_outcome(trial, outcome)
         self.mirror.finish(trial)
@@ -233,17 +256,23 @@ class Search:
             self.study.tell(trial, state=TrialState.PRUNED)
             self.summary.pruned += 1
             return "pruned"
-        if isinstance(outcome, BaseException):
-            trial.set_user_attr("fail_reason", f"{type(outcome).__name__}: {outcome}"[:500])
+        from hynas.search.failures import bad_values, failure_attrs
+
+        if not isinstance(outcome, BaseException):
+            for k, v in outcome.attrs.items():
+                trial.set_user_attr(k, v)
+        failed = failure_attrs(outcome) if isinstance(outcome, BaseException) else bad_values(
+            outcome.values, self.objectives, outcome.attrs)
+        if failed is not None:  # always with its reason and phase: counted, shown, and not re-run by a resume
+            for k, v in failed.items():
+                trial.set_user_attr(k, v)
             trial.set_user_attr("outcome", "failed")
             self.study.tell(trial, state=TrialState.FAIL)
             return "failed"
-        for k, v in outcome.attrs.items():
-            trial.set_user_attr(k, v)
         trial.set_user_attr("outcome", "complete")
         if self.constraints:
             self._set_constraints(trial, outcome.values)
-        self.study.tell(trial, [outcome.values[o] for o in self.objectives])
+        self.study.tell(trial, [float(outcome.values[o]) for o in self.objectives])
         return "complete"
 
     def _set_constraints(self, trial: Any, values: dict[str, float]) -> None:
@@ -272,21 +301,26 @@ class Search:
         s.stop_reason = s.stop_reason or self.stop_reason() or "finished"
         s.elapsed_s = time.monotonic() - self.start
         s.evaluated = self.done_here
-        for t in self.persistent.get_trials(deepcopy=False):
+        trials = self.persistent.get_trials(deepcopy=False)
+        redone = {t.user_attrs.get("retry_of") for t in trials if _is_evaluated(t)}  # failed, then re-run
+        for t in trials:
             if t.state == TrialState.COMPLETE:
                 s.complete += 1
                 s.feasible += bool(t.user_attrs.get("feasible", True))
-            elif _is_evaluated(t) and t.state == TrialState.FAIL:
+            elif _is_evaluated(t) and t.state == TrialState.FAIL and t.number not in redone:
                 s.failed += 1
                 full = str(t.user_attrs.get("fail_reason", "unknown"))
-                reason = full.split(":")[0]
+                reason = str(t.user_attrs.get("fail_class") or full.split(":")[0])
                 s.failures[reason] = s.failures.get(reason, 0) + 1
-                s.reasons[full[:200]] = s.reasons.get(full[:200], 0) + 1
+                key = f"[{t.user_attrs.get('fail_phase', '?')}] {full[:200]}"
+                s.reasons[key] = s.reasons.get(key, 0) + 1
         return s
 
 
-def run_search(cfg: SearchConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> SearchSummary:
-    """Run (or resume) a search until its budget or time budget is spent.
+def run_search(cfg: SearchConfig, progress: Callable[[dict[str, Any]], None] | None = None,
+               retry_failed: bool = False) -> SearchSummary:
+    """Run (or resume) a search until its budget or time budget is spent (``retry_failed``: re-run the
+    failed trials instead, see :class:`Search`).
 
     ``progress`` gets every event (see ``Search.event``); each finished candidate is also one line of
     ``RUN/search.log`` (``hynas.results.live``), followed by the session's summary.
@@ -296,17 +330,23 @@ def run_search(cfg: SearchConfig, progress: Callable[[dict[str, Any]], None] | N
     from hynas.search.problems import make_problem
     from hynas.search.problems.scorers import short_name
     from hynas.search.samplers import make_sampler
-    from hynas.search.storage.rundir import open_study, prepare
+    from hynas.search.storage.rows import check_resumable
+    from hynas.search.storage.rundir import open_study, prepare, storage_url
 
+    if retry_failed and cfg.backend == "tune":
+        raise UserError("--retry-failed works with --backend local or ray; Ray Tune picks its own trials.")
+    if retry_failed and not (Path(cfg.run_dir) / "run.json").is_file():
+        raise UserError(f"--retry-failed: {cfg.run_dir} holds no run to resume (no run.json).")
     problem, space_text = make_problem(cfg)
     problem.preflight()  # an infeasible space is refused before a run directory is written
     backend_preflight(cfg.backend, cfg)  # so is a Ray cluster nothing answers at
     meta = prepare(cfg, space_text, _fingerprint(cfg.target))
     study = open_study(meta, make_sampler(cfg.sampler, cfg.seed, len(cfg.objectives)), create=True)
+    check_resumable(study, storage_url(meta))  # rows Optuna cannot read (a NULL value): exit 2, not a traceback
     _name_objectives(study, cfg)
     summary = SearchSummary(run_dir=cfg.run_dir, recovered=recover_interrupted(study))
     search = Search(study, problem, cfg.objectives, cfg.budget, cfg.time_budget_s, cfg.parsed_constraints(),
-                    summary)
+                    summary, retry_failed)
     log = SearchLog(Path(cfg.run_dir) / "search.log", short_name(cfg.as_dict()))
 
     def emit(event: dict[str, Any]) -> None:

@@ -57,7 +57,21 @@ class HangingBlock(_Base):
         return self.proj(x)
 
 
-FAULTY = {"rel_raise": RaisingBlock, "rel_nan": NanBlock, "rel_oom": HugeBlock, "rel_hang": HangingBlock}
+class FlakyBlock(_Base):
+    """Raises while training as long as the file named by $HYNAS_TEST_FLAKY exists (a transient fault:
+    a full disk, a busy GPU), so a later ``--retry-failed`` can succeed."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import os
+
+        marker = os.environ.get("HYNAS_TEST_FLAKY", "")
+        if self.training and marker and os.path.exists(marker):
+            raise RuntimeError("rel_flaky: transient failure while training")
+        return self.proj(x)
+
+
+FAULTY = {"rel_raise": RaisingBlock, "rel_nan": NanBlock, "rel_oom": HugeBlock, "rel_hang": HangingBlock,
+          "rel_flaky": FlakyBlock}
 
 SPACE_YAML = """\
 name: faulty

@@ -62,10 +62,15 @@ class StudyMirror:
                 self._running[t._trial_id] = t
 
     def _add_local(self, t: FrozenTrial) -> None:
-        t._validate()
+        self._seen_ids.add(t._trial_id)
+        try:
+            t._validate()
+            if t.state == TrialState.COMPLETE and len(t.values) != len(self.local.directions):
+                raise ValueError(f"{len(t.values)} values for {len(self.local.directions)} objectives")
+        except ValueError:  # a row another tool left unusable (e.g. values deleted): counted, not learnt from
+            return
         local_id = self.local._storage.create_new_trial(self.local._study_id, template_trial=t)
         self._numbers[local_id] = t.number
-        self._seen_ids.add(t._trial_id)
 
     def number(self, trial: Any) -> int:
         """The stored trial number of a local trial (the number every reader of the study sees)."""
