@@ -126,6 +126,12 @@ def scale_widths(arch: Arch, divisor: int) -> Arch:
     for st in d["stages"]:
         for b in st["blocks"]:
             b["out"] = scaled(b)
+    for st in d["stages"]:  # a sum join needs equal widths: both ends take a quantum they share
+        if st.get("merge") == "sum":
+            src, dst = d["stages"][st["skip"]]["blocks"][-1], st["blocks"][0]
+            q = math.lcm(_width_quantum(src), _width_quantum(dst))
+            orig = arch.stages[st["skip"]]["blocks"][-1]["out"]
+            src["out"] = dst["out"] = max(q, round(orig / divisor / q) * q)
     return Arch(d)
 
 

@@ -137,3 +137,26 @@ def test_concat_skip_adds_channels() -> None:
     first_dec = next(u for u in units if u.stage == 2 and u.role == "body")
     assert first_dec.in_ch == 24 + s1_out
     assert build_model(arch)(torch.randn(arch.input_shape(2))).shape == (2, 8)
+
+
+@pytest.mark.parametrize(("space", "ref"), [("signal", "clst"), ("speech", "squeezeformer_xs")])
+def test_shipped_1d_spaces_contain_their_reference(space: str, ref: str) -> None:
+    from hynas.resources import references_dir
+    from hynas.space import fixed_arch
+
+    sp = load_space(space)
+    assert sp.input.dims == 1
+    assert contains(sp, fixed_arch(load_space(references_dir() / f"{ref}.yaml")))
+
+
+def test_scaled_unet_keeps_its_sum_join() -> None:
+    """Landmark width scaling gives both ends of a sum join one width (a quantum both accept)."""
+    from hynas.resources import references_dir
+    from hynas.results.landmarks import scale_widths
+    from hynas.space import fixed_arch
+
+    ref = fixed_arch(load_space(references_dir() / "squeezeformer_xs.yaml"))
+    for div in (2, 4, 8):
+        small = scale_widths(ref, div)
+        block_plan(small)  # raises ArchError on a width mismatch
+        assert small.stages[2]["blocks"][0]["out"] == small.stages[0]["blocks"][-1]["out"]
