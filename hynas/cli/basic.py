@@ -101,7 +101,9 @@ def list_cmd(what: str = typer.Argument("blocks", help="blocks | models | target
             info = cls.block_info
             knobs = ", ".join(f"{k}={v.allowed_text()}" for k, v in sorted(info.knobs.items())) or "-"
             tag = " [attention]" if info.attention else ""
-            typer.echo(f"{name:18s} {info.role:10s} {info.family:12s}{tag}\n    {info.doc}\n    paper: {info.paper}"
+            kinds = "/".join(f"{d}-D" for d in info.dims)
+            typer.echo(f"{name:18s} {info.role:10s} {info.family:12s} {kinds:6s}{tag}\n    {info.doc}\n"
+                       f"    paper: {info.paper}"
                        f"\n    knobs: {knobs}")
         return
     for name, item in reg.items():
