@@ -1,19 +1,25 @@
-"""Few-shot latency transfer on NAS-Bench-201 tables: from the Xeon Gold 6226 to a Pixel 3 and a Titan RTX.
+"""Few-shot latency transfer on NAS-Bench-201 tables: from one fully known device to another, K cells measured.
 
-    .venv/bin/python benchmarks/latency_transfer_tabular.py --source ../shared/data/nb201_cifar10.csv \
-        --devices ../shared/data/nb201_cifar100_devices.csv --out benchmarks/results/latency_transfer_tabular.json
+    nice taskset -c 1 .venv/bin/python benchmarks/latency_transfer_tabular.py \\
+        --source ../shared/data/nb201_cifar10.csv --devices ../shared/data/nb201_cifar100_devices.csv \\
+        --draws 25 --out benchmarks/results/latency_transfer_tabular.json
 
-K cells (10, 20) with the device's latency known, drawn at random (--draws times); the rest (15,605+)
-scored: Spearman and share within ±10%. Fits, in log latency:
-- ``scale``: log y = a + b log x_xeon (the source latency, two terms);
-- ``ops``: ridge on log x_xeon plus the count of each op in the cell and per edge, the ridge weight
-  chosen by leave-one-out on the K (the same rule ``hynas calibrate`` uses to pick its fit);
-- ``auto``: whichever of the two has the lower leave-one-out error on the K;
-- ``per-op``: hynas's calibration rule on a table: the Xeon's latency decomposed into per-op parts
-  (an additive per-edge, per-op model fitted on the whole Xeon column: the source device is fully
-  profiled), then one factor per op type plus an intercept fitted on the K in ms, ridge-pulled
-  toward one global factor, the pull chosen by leave-one-out.
-HELP (Lee et al., NeurIPS 2021, Table 2) reports Spearman 0.93 on a new device from 10 samples.
+Every ``latency_ms_*`` column of the two files is a device (Xeon Gold 6226, Pixel 3, Titan RTX);
+every ordered pair is a transfer (the Xeon as source is the headline). For K in 10, 20 and each way
+of choosing the K cells (``random``; ``kcentre`` and ``dopt`` over op counts, from a random pool of
+1,000), the same ``--draws`` sets go to every method; the other 15,605+ cells are scored (Spearman,
+share within ±10% and ±5%; mean ± std over the draws). Methods, in ms unless said:
+- ``scale``: log y = a + b log x (x: the source's latency of the cell);
+- ``per-op (old)``: the previous rule: the source split into per-op parts by an additive per-edge fit,
+  one factor per op + intercept on the K, ridge toward one global factor (LOO);
+- ``fewshot, all ops``: :mod:`hynas.latency.fewshot` with only the "every op runs" view (ablation);
+- ``fewshot``: :mod:`hynas.latency.fewshot`: per-op costs with a ridge prior toward the source's, and
+  the executed graph (every op / dead code removed) chosen by leave-one-out on the K;
+- ``fewshot + log residual``: then a ridge on log(y / fewshot) over per-edge op one-hots, strong
+  shrinkage (λ by LOO, ∞ allowed);
+- ``fewshot ⊕ scale``: geometric blend w·log fewshot + (1-w)·log scale, w by LOO (rank-preserving
+  when w is 0 or 1).
+HELP (Lee et al., NeurIPS 2021) reports Spearman 0.93 on a new device from 10 samples.
 """
 
 from __future__ import annotations
@@ -22,134 +28,206 @@ import argparse
 import csv
 import json
 import random
-import re
-import statistics
+import time
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import spearmanr
 
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-DEVICES = {"pixel3": "latency_ms_pixel3", "titan_rtx": "latency_ms_titan_rtx_1"}
-RIDGES = (0.01, 0.1, 1.0, 10.0)
+from hynas.latency.fewshot import (
+    FewShotFit,
+    View,
+    best_source_view,
+    choose,
+    design_features,
+    fit_fewshot,
+    nb201_views,
+    source_costs,
+)
+from hynas.nb201 import OPS, parse
+
+KS = (10, 20)
+DESIGNS = ("random", "kcentre", "kmedoids", "dopt")
+NAMES = {"latency_ms_xeon_gold_6226": "xeon", "latency_ms_pixel3": "pixel3", "latency_ms_titan_rtx_1": "titan_rtx"}
 
 
-def features(arch: str) -> list[float]:
-    ops = re.findall(r"\|(\w+)~\d", arch)
-    counts = [float(ops.count(o)) for o in OPS[1:]]
-    per_edge = [float(op == o) for op in ops for o in OPS[1:]]
-    return counts + per_edge
+def load(paths: list[str]) -> tuple[list[tuple[str, ...]], dict[str, np.ndarray]]:
+    """Cells present in every file, and each ``latency_ms_*`` column as a device."""
+    tables = []
+    for p in paths:
+        with open(p) as f:
+            tables.append({r["arch_str"]: r for r in csv.DictReader(f)})
+    archs = [a for a in tables[0] if all(a in t for t in tables[1:])]
+    dev: dict[str, np.ndarray] = {}
+    for t in tables:
+        for col in next(iter(t.values())):
+            if col.startswith("latency_ms_"):
+                dev[NAMES.get(col, col[len("latency_ms_"):])] = np.array([float(t[a][col]) for a in archs])
+    return [parse(a) for a in archs], dev
 
 
-def load(source: str, devices: str) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
-    with open(source) as f:
-        xeon = {r["arch_str"]: float(r["latency_ms_xeon_gold_6226"]) for r in csv.DictReader(f)}
-    with open(devices) as f:
-        rows = [r for r in csv.DictReader(f) if r["arch_str"] in xeon]
-    archs = [r["arch_str"] for r in rows]
-    return archs, np.array([xeon[a] for a in archs]), {d: np.array([float(r[c]) for r in rows]) for d, c in DEVICES.items()}
+def edge_onehot(genos: list[tuple[str, ...]]) -> np.ndarray:
+    return np.array([[float(o == t) for o in g for t in OPS[1:]] for g in genos])
 
 
-def _ridge(x: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
-    x1 = np.concatenate([np.ones((len(x), 1)), x], axis=1)
-    pen = np.sqrt(lam) * np.eye(x1.shape[1])
-    pen[0, 0] = pen[1, 1] = 0.0  # intercept and the source latency are not shrunk
-    coef, *_ = np.linalg.lstsq(np.concatenate([x1, pen]), np.concatenate([y, np.zeros(x1.shape[1])]), rcond=None)
-    return coef
-
-
-def _apply(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return coef[0] + x @ coef[1:]
-
-
-def _loo(x: np.ndarray, y: np.ndarray, lam: float) -> float:
-    err = [(_apply(_ridge(np.delete(x, i, 0), np.delete(y, i), lam), x[i : i + 1])[0] - y[i]) for i in range(len(y))]
-    return float(np.sqrt(np.mean(np.square(err))))
-
-
-def fit(logx: np.ndarray, feats: np.ndarray, logy: np.ndarray, idx: list[int], model: str) -> np.ndarray:
-    """Coefficients for [1, log x, feats...] (zeros for unused features)."""
-    xs = logx[idx][:, None]
-    full = np.concatenate([xs, feats[idx]], axis=1)
-    cands = {"scale": (_loo(xs, logy[idx], 0.0), lambda: _pad(_ridge(xs, logy[idx], 0.0), feats.shape[1]))}
-    if model != "scale":
-        for lam in RIDGES:
-            cands[f"ops{lam}"] = (_loo(full, logy[idx], lam), lambda lam=lam: _ridge(full, logy[idx], lam))
-        if model == "ops":
-            cands.pop("scale")
-    return cands[min(cands, key=lambda k: cands[k][0])][1]()
-
-
-def _pad(coef: np.ndarray, n: int) -> np.ndarray:
-    return np.concatenate([coef, np.zeros(n)])
-
-
-def op_parts(archs: list[str], xeon: np.ndarray) -> np.ndarray:
-    """The Xeon latency of each cell split into one part per op type (plus a constant part)."""
-    edge = np.array([[float(op == o) for op in re.findall(r"\|(\w+)~\d", a) for o in OPS[1:]] for a in archs])
-    w, *_ = np.linalg.lstsq(np.concatenate([np.ones((len(archs), 1)), edge], axis=1), xeon, rcond=None)
+def old_per_op(edges: np.ndarray, x: np.ndarray, y: np.ndarray, idx: list[int]) -> np.ndarray:
+    """The previous rule (kept to compare): source split into per-op parts, factors toward one global factor."""
+    w, *_ = np.linalg.lstsq(np.concatenate([np.ones((len(x), 1)), edges], axis=1), x, rcond=None)
     n = len(OPS) - 1
-    parts = [(edge[:, k::n] * w[1 + k :: n]).sum(1) for k in range(n)]
-    return np.stack([*parts, np.full(len(archs), w[0])], axis=1)
+    parts = np.stack([*[(edges[:, k::n] * w[1 + k :: n]).sum(1) for k in range(n)], np.full(len(x), w[0])], axis=1)
 
+    def fit(rows: np.ndarray, lam: float) -> np.ndarray:
+        g = float(np.median(y[rows] / parts[rows].sum(1)))
+        a = np.concatenate([np.ones((len(rows), 1)), parts[rows]], axis=1)
+        pen = np.sqrt(lam) * np.eye(a.shape[1])
+        pen[0, 0] = 0.0
+        rhs = np.concatenate([y[rows], np.sqrt(lam) * np.r_[0.0, np.full(parts.shape[1], g)]])
+        return np.linalg.lstsq(np.concatenate([a, pen]), rhs, rcond=None)[0]
 
-def _per_op(parts: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
-    g = float(np.median(y / parts.sum(1)))
-    a = np.concatenate([np.ones((len(y), 1)), parts], axis=1)
-    pen = np.sqrt(lam) * np.eye(a.shape[1])
-    pen[0, 0] = 0.0
-    rhs = np.concatenate([y, np.sqrt(lam) * np.r_[0.0, np.full(parts.shape[1], g)]])
-    coef, *_ = np.linalg.lstsq(np.concatenate([a, pen]), rhs, rcond=None)
-    return coef
+    ix = np.asarray(idx)
 
-
-def per_op_predict(parts: np.ndarray, y: np.ndarray, idx: list[int]) -> np.ndarray:
     def loo(lam: float) -> float:
-        e = [(_apply(_per_op(np.delete(parts[idx], i, 0), np.delete(y[idx], i), lam), parts[idx][i : i + 1])[0]
-              / y[idx][i] - 1) for i in range(len(idx))]
+        e = [(fit(np.delete(ix, i), lam) @ np.r_[1.0, parts[ix[i]]]) / y[ix[i]] - 1 for i in range(len(ix))]
         return float(np.sqrt(np.mean(np.square(e))))
 
-    lam = min((0.1, 1.0, 10.0), key=loo)
-    return _apply(_per_op(parts[idx], y[idx], lam), parts)
+    coef = fit(ix, min((0.1, 1.0, 10.0), key=loo))
+    return coef[0] + parts @ coef[1:]
+
+
+def scale_fit(x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    a = np.stack([np.ones(len(rows)), np.log(x[rows])], axis=1)
+    coef = np.linalg.lstsq(a, np.log(y[rows]), rcond=None)[0]
+    return np.exp(coef[0] + coef[1] * np.log(x))
+
+
+def loo_fewshot(views: dict[str, View], prior: np.ndarray, idx: np.ndarray, y: np.ndarray, view: str,
+                ridge: float) -> np.ndarray:
+    """Leave-one-out predictions of the chosen fewshot fit (its view and ridge kept) at each of the K."""
+    return np.array([fit_fewshot({view: views[view]}, prior, np.delete(idx, i), y, (ridge,)).predict(views)[idx[i]]
+                     for i in range(len(idx))])
+
+
+def log_residual(feats: np.ndarray, base: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Ridge on log(y / base) over ``feats``, λ by LOO among strong values (∞: no correction)."""
+    r = np.log(y[idx] / np.maximum(base[idx], 1e-9))
+    f = feats[idx] - feats[idx].mean(0)
+
+    def solve(rows: np.ndarray, lam: float) -> np.ndarray:
+        return np.linalg.solve(f[rows].T @ f[rows] + lam * np.eye(f.shape[1]), f[rows].T @ r[rows])
+
+    def loo(lam: float) -> float:
+        if lam == np.inf:
+            return float(np.sqrt(np.mean(r**2)))
+        return float(np.sqrt(np.mean([(r[i] - f[i] @ solve(np.delete(np.arange(len(r)), i), lam)) ** 2
+                                      for i in range(len(r))])))
+
+    lam = min((1.0, 10.0, 100.0, np.inf), key=loo)
+    if lam == np.inf:
+        return base
+    return base * np.exp((feats - feats[idx].mean(0)) @ solve(np.arange(len(r)), lam))
+
+
+def blend(fs: np.ndarray, sc: np.ndarray, fs_loo: np.ndarray, sc_loo: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """exp(w log fs + (1-w) log sc), w by the LOO predictions' log error."""
+    def err(w: float) -> float:
+        return float(np.mean((w * np.log(np.maximum(fs_loo, 1e-9)) + (1 - w) * np.log(sc_loo) - np.log(y)) ** 2))
+
+    w = min((0.0, 0.25, 0.5, 0.75, 1.0), key=err)
+    return np.exp(w * np.log(np.maximum(fs, 1e-9)) + (1 - w) * np.log(sc))
+
+
+def methods(ctx: dict, x: np.ndarray, y: np.ndarray, idx: list[int]) -> dict[str, np.ndarray]:
+    """Every method's prediction for all cells, from the same K measured cells."""
+    ix = np.asarray(idx)
+    views, prior = ctx["views"], ctx["prior"]
+    fit = fit_fewshot(views, prior, ix, y)
+    fs = fit.predict(views)
+    sc = scale_fit(x, y, ix)
+    fs_loo = loo_fewshot(views, prior, ix, y, fit.view, fit.ridge)
+    sc_loo = np.array([scale_fit(x, y, np.delete(ix, i))[ix[i]] for i in range(len(ix))])
+    ctx["chosen_views"].append(fit.view)
+    return {
+        "scale": sc,
+        "per-op (old)": old_per_op(ctx["edges"], x, y, idx),
+        "fewshot, all ops": fit_fewshot({"all": views["all"]}, prior, ix, y).predict(views),
+        "fewshot": fs,
+        "fewshot + log residual": log_residual(ctx["edges"], fs, y, ix),
+        "fewshot ⊕ scale": blend(fs, sc, fs_loo, sc_loo, y[ix]),
+    }
+
+
+def score(pred: np.ndarray, y: np.ndarray, idx: list[int]) -> tuple[float, float, float]:
+    rest = np.setdiff1d(np.arange(len(y)), idx)
+    rel = np.abs(pred[rest] / y[rest] - 1)
+    return float(spearmanr(pred[rest], y[rest]).statistic), float(np.mean(rel <= 0.10)), float(np.mean(rel <= 0.05))
+
+
+def summary(vals: list[tuple[float, float, float]]) -> dict[str, float]:
+    a = np.array(vals)
+    return {"spearman_mean": float(a[:, 0].mean()), "spearman_std": float(a[:, 0].std()),
+            "spearman_min": float(a[:, 0].min()), "within_10pct_mean": float(a[:, 1].mean()),
+            "within_10pct_std": float(a[:, 1].std()), "within_5pct_mean": float(a[:, 2].mean())}
+
+
+def ceiling(views: dict[str, View], y: np.ndarray) -> dict[str, dict[str, float]]:
+    """The fewshot model's best case: its per-op costs fitted on every cell of the device, per view."""
+    out = {}
+    for name, v in views.items():
+        folded = float(np.median(y[v.folded])) if v.folded.any() else None
+        pred = FewShotFit(name, 0.0, source_costs(v, y), folded).predict(views)
+        out[name] = {"spearman": float(spearmanr(pred, y).statistic),
+                     "within_10pct": float(np.mean(np.abs(pred / y - 1) <= 0.10))}
+    return out
+
+
+def transfer(ctx: dict, src: str, dst: str, draws: int, seed: int) -> dict:
+    """Every K, choice and method for one source -> target pair, on the same draws."""
+    x, y = ctx["dev"][src], ctx["dev"][dst]
+    ctx["prior_view"], ctx["prior"] = best_source_view(ctx["views"], x)
+    res: dict = {"source_view": ctx["prior_view"], "source_spearman": float(spearmanr(x, y).statistic)}
+    for k in KS:
+        for how in DESIGNS:
+            rng, ctx["chosen_views"], scores = random.Random(seed), [], {}
+            for _ in range(draws):
+                idx = choose(ctx["feats"], k, rng, how)
+                for m, pred in methods(ctx, x, y, idx).items():
+                    scores.setdefault(m, []).append(score(pred, y, idx))
+            res[f"k{k}_{how}"] = {m: summary(v) for m, v in scores.items()}
+            res[f"k{k}_{how}"]["fewshot"]["views_chosen"] = {v: ctx["chosen_views"].count(v) for v in ctx["views"]}
+    return res
+
+
+def row(pair: str, k: int, how: str, m: str, r: dict) -> str:
+    return (f"| {pair} | {k} | {how} | {m} | {r['spearman_mean']:.3f} ± {r['spearman_std']:.3f} ({r['spearman_min']:.3f}) "
+            f"| {r['within_10pct_mean']:.0%} ± {r['within_10pct_std']:.0%} | {r['within_5pct_mean']:.0%} |")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--source", required=True)
-    ap.add_argument("--devices", required=True)
+    ap.add_argument("--source", required=True, help="CSV with the source device's latency (the Xeon's file)")
+    ap.add_argument("--devices", required=True, help="CSV with more latency_ms_* columns")
     ap.add_argument("--draws", type=int, default=25)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sources", default="", help="comma-separated source devices (default: every device)")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
-    archs, xeon, dev = load(args.source, args.devices)
-    logx, feats = np.log(xeon), np.array([features(a) for a in archs])
-    parts = op_parts(archs, xeon)
-    out: dict = {"n": len(archs), "draws": args.draws, "results": {}}
-    for d, y in dev.items():
-        res = out["results"][d] = {"source_spearman": float(spearmanr(xeon, y).statistic)}
-        ceil = op_parts(archs, y).sum(1)  # the per-edge additive model fitted on every cell of this device
-        res["ceiling_all_cells"] = {"spearman": float(spearmanr(ceil, y).statistic),
-                                    "within_10pct": float(np.mean(np.abs(ceil / y - 1) <= 0.10))}
-        print(f"| {d} | all | per-edge additive fit on every cell (ceiling) | {res['ceiling_all_cells']['spearman']:.3f}"
-              f" | {res['ceiling_all_cells']['within_10pct']:.0%} |")
-        for k in (10, 20):
-            for model in ("scale", "ops", "auto", "per-op"):
-                rng, rhos, w10 = random.Random(args.seed), [], []
-                for _ in range(args.draws):
-                    idx = rng.sample(range(len(y)), k)
-                    rest = np.setdiff1d(np.arange(len(y)), idx)
-                    if model == "per-op":
-                        pred = per_op_predict(parts, y, idx)[rest]
-                    else:
-                        coef = fit(logx, feats, np.log(y), idx, model)
-                        pred = np.exp(coef[0] + np.concatenate([logx[rest][:, None], feats[rest]], axis=1) @ coef[1:])
-                    rhos.append(float(spearmanr(pred, y[rest]).statistic))
-                    w10.append(float(np.mean(np.abs(pred / y[rest] - 1) <= 0.10)))
-                res[f"k{k}_{model}"] = {"spearman_median": statistics.median(rhos), "spearman_min": min(rhos),
-                                        "within_10pct_median": statistics.median(w10), "within_10pct_min": min(w10)}
-                r = res[f"k{k}_{model}"]
-                print(f"| {d} | {k} | {model} | {r['spearman_median']:.3f} ({r['spearman_min']:.3f}) | "
-                      f"{r['within_10pct_median']:.0%} ({r['within_10pct_min']:.0%}) |")
+    t0 = time.time()
+    genos, dev = load([args.source, args.devices])
+    views = nb201_views(genos)
+    ctx = {"dev": dev, "views": views, "feats": design_features(views), "edges": edge_onehot(genos)}
+    out: dict = {"n": len(genos), "draws": args.draws, "seed": args.seed, "ks": list(KS), "designs": list(DESIGNS),
+                 "ceiling": {d: ceiling(views, y) for d, y in dev.items()}, "results": {}}
+    for src in (args.sources.split(",") if args.sources else list(dev)):
+        for dst in dev:
+            if dst != src:
+                pair = f"{src}->{dst}"
+                out["results"][pair] = r = transfer(ctx, src, dst, args.draws, args.seed)
+                for key, ms in r.items():
+                    if key.startswith("k"):
+                        k, how = key[1:].split("_")
+                        for m, s in ms.items():
+                            print(row(pair, int(k), how, m, s), flush=True)
+    out["seconds"] = round(time.time() - t0, 1)
     if args.out:
         Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
 
