@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import random
 import shutil
@@ -142,7 +143,8 @@ def _dataset(rng: random.Random, root: Path) -> Case:
     d = root / f"ds{rng.randrange(10**9)}"
     d.mkdir()
     kind = rng.choice(["one-class", "nan-labels", "negative-labels", "0-channel", "half-written", "png-bomb",
-                       "float-labels", "empty", "mismatch", "text"])
+                       "float-labels", "empty", "mismatch", "text", "nan-images", "inf-test-images", "one-hot",
+                       "huge-label", "string-labels"])
     x = np.zeros((40, 8, 8, 3), np.uint8)
     y = np.arange(40) % 4
     path = d / "data.npz"
@@ -160,6 +162,15 @@ def _dataset(rng: random.Random, root: Path) -> Case:
         x, y = x[:0], y[:0]
     elif kind == "mismatch":
         y = y[:10]
+    elif kind in ("nan-images", "inf-test-images"):
+        x = np.full(x.shape, np.nan if kind == "nan-images" else np.inf, np.float32)
+    elif kind == "one-hot":
+        y = np.eye(4)[y]
+    elif kind == "huge-label":
+        y = y.copy()
+        y[5] = 2**62
+    elif kind == "string-labels":
+        y = np.array(["cat", "dog"] * 20)
     if kind == "png-bomb":
         for c in ("a", "b"):
             (d / "img" / c).mkdir(parents=True)
@@ -168,7 +179,8 @@ def _dataset(rng: random.Random, root: Path) -> Case:
     elif kind == "text":
         path.write_text("not a zip")
     else:
-        np.savez(path, x_train=x, y_train=y, x_test=x, y_test=y)
+        xt = x if kind != "inf-test-images" else np.zeros(x.shape, np.float32)  # only the test split is bad
+        np.savez(path, x_train=xt, y_train=y, x_test=x, y_test=y)
         if kind == "half-written":
             data = path.read_bytes()
             path.write_bytes(data[: len(data) // 2])
@@ -255,7 +267,7 @@ def _predictor(rng: random.Random, root: Path) -> Case:
     d.mkdir()
     shipped = json.loads((REPO / "predictors" / "ort-cpu.json").read_text())
     kind = rng.choice(["list", "number", "lut-list", "regressor-string", "format", "nan-lut", "fingerprint",
-                       "not-json", "calibration"])
+                       "not-json", "calibration", "inf-lut", "nan-leaf", "tree-loop", "nan-scale", "zero-lut"])
     doc: object = shipped
     if kind == "list":
         doc = [1]
@@ -273,16 +285,64 @@ def _predictor(rng: random.Random, root: Path) -> Case:
         value = [] if kind == "lut-list" else ("x" if kind == "regressor-string" else
                                                {k: float("nan") for k in (shipped.get(key) or {})})
         doc = dict(shipped, **({key: value} if key else {"lut": value}))
+    if kind in ("inf-lut", "zero-lut"):
+        doc = dict(shipped, lut={**shipped["lut"], next(iter(shipped["lut"])): math.inf if kind == "inf-lut" else 0})
+    elif kind in ("nan-leaf", "tree-loop"):
+        reg = json.loads(json.dumps(shipped["regressor"]))
+        tree = reg["trees"][rng.randrange(len(reg["trees"]))]
+        if kind == "nan-leaf":
+            tree["value"][rng.randrange(len(tree["value"]))] = math.nan
+        else:
+            tree["left"][0] = 0
+        doc = dict(shipped, regressor=reg)
+    elif kind == "nan-scale":
+        doc = dict(shipped, calibration={**shipped["calibration"], "scale": math.nan})
     text = "{" if kind == "not-json" else json.dumps(doc)
     (d / "ort-cpu.json").write_text(text)
-    return Case("predictor file", ["search", "--run-dir", str(d / "run"), "--proxy", "naswot", "--predict",
-                                   "--target", "ort-cpu", *POISON], [str(d), "ort-cpu.json", "predictor"],
-                {"HYNAS_PREDICTORS": str(d)}, label=kind)
+    # `hynas latency --predict` loads the predictor and predicts one arch (a search with the --budget 0 poison
+    # would stop at the budget check before it ever read the predictor)
+    ref = str(REPO / "search_spaces" / "reference" / "caformer_s18.yaml")
+    return Case("predictor file", ["latency", ref, "--predict", "--target", "ort-cpu"],
+                [str(d), "ort-cpu.json", "predictor"], {"HYNAS_PREDICTORS": str(d)}, label=kind)
+
+
+ROW_EDITS = {  # SQL on one COMPLETE trial (:t) of a copy of the base run's study, as another tool might leave it
+    "values deleted": "DELETE FROM trial_values WHERE trial_id = :t",
+    "value NULL": "UPDATE trial_values SET value = NULL WHERE trial_id = :t AND objective = 1",
+    "one value missing": "DELETE FROM trial_values WHERE trial_id = :t AND objective = 1",
+    "every value NULL": "UPDATE trial_values SET value = NULL",
+    "value +inf": "UPDATE trial_values SET value = NULL, value_type = 'INF_POS' WHERE trial_id = :t",
+    "arch a number": "UPDATE trial_user_attributes SET value_json = '5' WHERE trial_id = :t AND key = 'arch'",
+    "arch not JSON": "UPDATE trial_user_attributes SET value_json = '{' WHERE trial_id = :t AND key = 'arch'",
+    "attrs deleted": "DELETE FROM trial_user_attributes WHERE trial_id = :t",
+    "state unknown": "UPDATE trials SET state = 'BOGUS' WHERE trial_id = :t",
+    "number NULL": "UPDATE trials SET number = NULL WHERE trial_id = :t",
+    "failed, no reason": "UPDATE trials SET state = 'FAIL' WHERE trial_id = :t",
+}
+
+
+def _study_rows(rng: random.Random, root: Path) -> Case:
+    import sqlite3
+
+    base = base_run(root)
+    d = root / "rows" / str(rng.randrange(10**9))
+    shutil.copytree(base, d)
+    kind = rng.choice(sorted(ROW_EDITS))
+    con = sqlite3.connect(d / "study.db")
+    t = con.execute("SELECT trial_id FROM trials WHERE state = 'COMPLETE' ORDER BY number LIMIT 1").fetchone()[0]
+    con.execute(ROW_EDITS[kind], {"t": t})
+    con.commit()
+    con.close()
+    cmd = rng.choice(["results", "plot", "report", "export"])
+    argv = [cmd, str(d)] + {"export": ["--out", str(d / "out" / "model.py")], "plot": ["--no-landmarks"],
+                            "report": ["--no-landmarks"]}.get(cmd, [])
+    return Case("study rows", argv, [str(d), "study"], label=f"{cmd} {kind}")
 
 
 ENTRIES: dict[str, Callable[[random.Random, Path], Case]] = {
     "space file": _space, "search flags": _flags, "--storage": _storage, "--dataset": _dataset,
     "run directory": _run_dir, "export --out": _export_out, "arch JSON": _arch, "predictor file": _predictor,
+    "study rows": _study_rows,
 }
 
 

@@ -33,7 +33,7 @@ def test_fuzz_sample_every_entry_point(tmp_path: Path) -> None:
 
 
 @settings(max_examples=16, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-@given(entry=st.sampled_from(sorted(set(ENTRIES) - {"run directory", "export --out"})),
+@given(entry=st.sampled_from(sorted(set(ENTRIES) - {"run directory", "export --out", "study rows"})),
        seed=st.integers(0, 2**32 - 1))
 def test_fuzz_hypothesis_draws(entry: str, seed: int, tmp_path_factory: pytest.TempPathFactory) -> None:
     import random

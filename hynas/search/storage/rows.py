@@ -18,7 +18,7 @@ from typing import Any
 
 from hynas.errors import UserError
 
-_UNREADABLE = (AssertionError, ValueError, TypeError, KeyError, AttributeError)  # what Optuna raises on bad rows
+_UNREADABLE = (AssertionError, ValueError, TypeError, KeyError, AttributeError, LookupError)  # Optuna on bad rows
 
 
 @dataclass
