@@ -33,20 +33,31 @@ class Unit:
     knobs: tuple[tuple[str, Any], ...]
     stage: int  # -1 for stem, len(stages) for head
     dims: int = 2  # 1: h is the length L and w is 1
+    fields: tuple[tuple[str, str, int], ...] = ()  # a field-embedding stem: the schema it embeds
 
     def knob_dict(self) -> dict[str, Any]:
         return dict(self.knobs)
 
     def shape(self, batch: int = 1) -> tuple[int, ...]:
-        """The unit's input tensor shape: (batch, in_ch, L) for 1-D, (batch, in_ch, h, w) for images."""
+        """The unit's input tensor shape: (batch, in_ch, L) for 1-D, (batch, in_ch, h, w) for images,
+        (batch, columns) for a field-embedding stem."""
+        if self.fields:
+            return (batch, self.in_ch)
         return (batch, self.in_ch, self.h) if self.dims == 1 else (batch, self.in_ch, self.h, self.w)
+
+    def build_kwargs(self) -> dict[str, Any]:
+        """Constructor keywords beyond the role's positional ones: the knobs, and the schema for a field stem."""
+        kw = self.knob_dict()
+        if self.fields:
+            kw["fields"] = [list(f) for f in self.fields]
+        return kw
 
     def map_text(self) -> str:
         return f"L{self.h}" if self.dims == 1 else f"{self.h}x{self.w}"
 
     def macs(self) -> int:
         return int(block_class(self.type).macs(self.in_ch, self.out_ch, self.stride, self.h, self.w,
-                                               **self.knob_dict()))
+                                               **self.build_kwargs()))
 
 
 def validate_arch(arch: Arch) -> None:
@@ -85,10 +96,15 @@ def validate_arch(arch: Arch) -> None:
             if not isinstance(inp[k], int) or isinstance(inp[k], bool) or inp[k] < 1:
                 raise ArchError(f"arch input.{k} must be a positive integer")
         dims = inp.get("dims", 2)
-        if dims not in DIMS or isinstance(dims, bool) or set(inp) - {"channels", "resolution", "classes", "dims"}:
+        if dims not in DIMS or isinstance(dims, bool) or set(inp) - {"channels", "resolution", "classes", "dims",
+                                                                     "fields"}:
             raise ArchError(f"arch input: dims must be one of {DIMS} and the only keys channels, resolution, "
-                            "classes, dims")
+                            "classes, dims, fields")
+        if "fields" in inp:
+            _check_fields(inp)
         check(d["stem"], "stem", "stem")
+        if cat[d["stem"]["type"]].fields != ("fields" in inp):
+            raise ArchError("arch stem: a feature-field input takes a field-embedding stem, and only it does")
         for i, st in enumerate(d["stages"]):
             check(st["downsample"], "downsample", f"stages[{i}].downsample")
             if "upsample" in st:
@@ -103,6 +119,21 @@ def validate_arch(arch: Arch) -> None:
         check(d["head"], "head", "head")
     except (KeyError, TypeError) as e:
         raise ArchError(f"arch is malformed (missing {e})") from None
+
+
+def _check_fields(inp: dict) -> None:
+    """Feature fields: [name, "cat" | "dense", size] each, adding up to the input's columns and tokens."""
+    fields = inp["fields"]
+    ok = isinstance(fields, list) and fields and all(
+        isinstance(f, list) and len(f) == 3 and isinstance(f[0], str) and NAME_RE.match(f[0])
+        and f[1] in ("cat", "dense") and isinstance(f[2], int) and not isinstance(f[2], bool)
+        and 1 <= f[2] <= (1 << 24) for f in fields)
+    if not ok or len({f[0] for f in fields}) != len(fields):
+        raise ArchError("arch input.fields must be distinct [name, 'cat' | 'dense', size] entries")
+    cols = sum(1 if k == "cat" else w for _, k, w in fields)
+    if inp["channels"] != cols or inp["resolution"] != len(fields) or inp.get("dims") != 1:
+        raise ArchError(f"arch input: {len(fields)} fields make {cols} columns and {len(fields)} tokens (dims 1); "
+                        f"the input says channels {inp['channels']}, resolution {inp['resolution']}")
 
 
 def _check_join(st: dict, i: int) -> None:
@@ -137,8 +168,9 @@ def block_plan(arch: Arch, resolution: int | None = None) -> list[Unit]:
             shown = f"length-{h} signal" if dims == 1 else f"{h}x{w} map"
             raise ArchError(f"{_where(stage, len(d['stages']))} block '{entry['type']}' refuses the {shown} "
                             f"at input {'length' if dims == 1 else 'resolution'} {res}: {why}")
+        fields = tuple(tuple(f) for f in d["input"].get("fields", ())) if role == "stem" else ()
         units.append(Unit(role, entry["type"], in_ch, out_ch, stride, h, w, tuple(sorted(knobs.items())), stage,
-                          dims))
+                          dims, fields))
 
     def reduce(factor: int, where: str) -> tuple[int, int]:
         return _halve(h, factor, res, where, dims), (w if dims == 1 else _halve(w, factor, res, where, dims))

@@ -4,7 +4,10 @@ A block is an ``nn.Module`` class registered with ``@register_block``. The decor
 attaches a ``BlockInfo`` (role, family, paper, knobs) that the torch-free DSL validates
 against. Contract, by role (maps are NCHW for images; NCL for 1-D signals and tokens, ``dims=(1,)``):
 
-- ``stem``:       ``Cls(in_ch, out_ch, **knobs)``, reduces the map by ``Cls.reduction(**knobs)``.
+- ``stem``:       ``Cls(in_ch, out_ch, **knobs)``, reduces the map by ``Cls.reduction(**knobs)``. A stem
+  registered with ``fields=True`` embeds feature fields: ``Cls(columns, out_ch, fields=[[name, kind, size],
+  ...], **knobs)`` maps a (N, columns) table to (N, out_ch, n_fields) tokens; it is the only stem such
+  inputs take.
 - ``downsample``: ``Cls(in_ch, out_ch, **knobs)``, halves the map.
 - ``upsample``:   ``Cls(in_ch, out_ch, **knobs)``, doubles it (decoder stages, temporal U-Nets).
 - ``body``:       ``Cls(in_ch, out_ch, stride=1, **knobs)``, keeps the map (or halves it with
@@ -38,7 +41,7 @@ BLOCKS: Registry[type] = Registry("block", loader="hynas.blocks")
 
 def register_block(name: str, *, role: str, family: str, paper: str, knobs: Mapping[str, Knob] | None = None,
                    attention: bool = False, can_stride: bool = False,
-                   dims: tuple[int, ...] = (2,)) -> Callable[[type], type]:
+                   dims: tuple[int, ...] = (2,), fields: bool = False) -> Callable[[type], type]:
     """Register an ``nn.Module`` class as a block the DSL can use (``dims``: the input kinds it runs on)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
@@ -49,7 +52,7 @@ def register_block(name: str, *, role: str, family: str, paper: str, knobs: Mapp
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         cls.block_info = BlockInfo(name=name, role=role, family=family, paper=paper, attention=attention,
                                    knobs=dict(knobs or {}), can_stride=can_stride, doc=doc,
-                                   dims=tuple(sorted(set(dims))))
+                                   dims=tuple(sorted(set(dims))), fields=fields)
         cls.block_name = name
         if not hasattr(cls, "macs"):
             raise TypeError(f"block '{name}' must define a macs(...) formula")

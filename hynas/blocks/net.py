@@ -34,7 +34,8 @@ class HybridNet(nn.Module):
     def __init__(self, arch: Mapping[str, Any], blocks: Mapping[str, Any]) -> None:
         super().__init__()
         inp, stem = arch["input"], arch["stem"]
-        self.stem = blocks[stem["type"]](inp["channels"], stem["out"], **stem["knobs"])
+        extra = {"fields": inp["fields"]} if "fields" in inp else {}  # a field stem embeds the schema
+        self.stem = blocks[stem["type"]](inp["channels"], stem["out"], **stem["knobs"], **extra)
         c = stem["out"]
         self.stages = nn.ModuleList()
         self.joins: dict[int, tuple[int, str]] = {}  # stage -> (earlier stage whose output joins it, merge)

@@ -56,7 +56,8 @@ def unit_record(u: Any) -> dict[str, Any]:
 def unit_from_record(d: dict[str, Any]) -> Any:
     from hynas.build import Unit
 
-    return Unit(**{**d, "knobs": tuple((str(k), v) for k, v in d["knobs"])})
+    fields = tuple(tuple(f) for f in d.get("fields", ()))
+    return Unit(**{**d, "knobs": tuple((str(k), v) for k, v in d["knobs"]), "fields": fields})
 
 
 def plan_kit(space: Any, budget_s: float, seed: int) -> tuple[list[tuple[Any, list[Any]]], list[Any]]:

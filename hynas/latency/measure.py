@@ -22,9 +22,10 @@ def unit_module(unit: Any) -> nn.Module:
     from hynas.blocks import block_class
 
     cls = block_class(unit.type)
+    kw = unit.build_kwargs() if hasattr(unit, "build_kwargs") else unit.knob_dict()
     if unit.role == "body":
-        return cls(unit.in_ch, unit.out_ch, unit.stride, **unit.knob_dict())
-    return cls(unit.in_ch, unit.out_ch, **unit.knob_dict())
+        return cls(unit.in_ch, unit.out_ch, unit.stride, **kw)
+    return cls(unit.in_ch, unit.out_ch, **kw)
 
 
 def time_module(

@@ -35,6 +35,8 @@ def resize_center(x: torch.Tensor, size: int) -> torch.Tensor:
 
     A signal batch (N, C, L) is resampled to length ``size`` (linear interpolation).
     """
+    if x.ndim == 2:  # a feature-field table: nothing to resize
+        return x
     if x.ndim == 3:
         return x if x.shape[-1] == size else F.interpolate(x, size=size, mode="linear", align_corners=False)
     h, w = x.shape[-2:]

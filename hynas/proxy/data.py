@@ -43,6 +43,8 @@ class Dataset:
     std: tuple[float, ...] = ()
     notes: dict[str, Any] = field(default_factory=dict, compare=False)
     task: str = "classify"  # what is scored (hynas.proxy.tasks): classify -> accuracy, binary -> AUC
+    #: feature fields ((name, "cat" | "dense", size), ...): the tensors are (N, columns) tables, one token a field
+    fields: tuple[tuple[str, str, int], ...] = ()
 
     @property
     def channels(self) -> int:
@@ -50,14 +52,14 @@ class Dataset:
 
     @property
     def dims(self) -> int:
-        """Spatial axes: 1 for signals (N, C, L), 2 for images."""
-        return int(self.train_x.ndim - 2)
+        """Spatial axes: 1 for signals (N, C, L) and feature fields (a token each), 2 for images."""
+        return 1 if self.fields else int(self.train_x.ndim - 2)
 
     @property
     def resolution(self) -> int:
         """Images: the native square size, the shorter side (non-square images are centre-cropped to it).
-        Signals: the length."""
-        return int(min(self.train_x.shape[2:]))
+        Signals: the length. Feature fields: their number."""
+        return len(self.fields) if self.fields else int(min(self.train_x.shape[2:]))
 
     @property
     def streamed(self) -> bool:
@@ -82,6 +84,8 @@ class Dataset:
 
     def describe(self) -> dict:
         extent = {"length": self.resolution, "dims": 1} if self.dims == 1 else {"resolution": self.resolution}
+        if self.fields:
+            extent = {"fields": [list(f) for f in self.fields]}
         task = {} if self.task == "classify" else {"task": self.task}
         return {"name": self.name, "train": len(self.train_y), "val": len(self.val_y), "classes": self.classes,
                 "channels": self.channels, **extent, **task, **self.notes}
@@ -176,6 +180,32 @@ def from_arrays(name: str, images: np.ndarray, labels: np.ndarray, *, val_fracti
     return Dataset(name=name, train_x=to_t(xt), train_y=torch.from_numpy(yt), val_x=to_t(xv),
                    val_y=torch.from_numpy(yv), classes=classes, mean=tuple(map(float, mean.flatten())),
                    std=tuple(map(float, std.flatten())), notes={"storage": "memory"})
+
+
+def from_fields(name: str, table: np.ndarray, labels: np.ndarray, fields: tuple[tuple[str, str, int], ...], *,
+                val_fraction: float = 0.2, seed: int = 0, task: str = "binary") -> Dataset:
+    """A feature-field ``Dataset`` from a (N, columns) table laid out as ``fields`` says.
+
+    Categorical columns keep their integer ids (checked against each vocabulary by the caller);
+    dense columns are normalised with the train split's mean and std, as images are per channel.
+    """
+    x = np.asarray(table, dtype=np.float64)
+    y = np.asarray(labels).astype(np.int64).reshape(-1)
+    order = np.random.default_rng(seed).permutation(len(y))
+    n_val = max(1, round(len(y) * val_fraction))
+    tr, va = order[n_val:], order[:n_val]
+    dense = np.zeros(x.shape[1], dtype=bool)
+    col = 0
+    for _, kind, size in fields:
+        width = 1 if kind == "cat" else size
+        dense[col:col + width] = kind == "dense"
+        col += width
+    mean = np.where(dense, x[tr].mean(0), 0.0)
+    std = np.where(dense, x[tr].std(0) + 1e-6, 1.0)
+    to_t = lambda a: torch.from_numpy(np.ascontiguousarray(((a - mean) / std).astype(np.float32)))
+    return Dataset(name=name, train_x=to_t(x[tr]), train_y=torch.from_numpy(y[tr]), val_x=to_t(x[va]),
+                   val_y=torch.from_numpy(y[va]), classes=int(y.max()) + 1, notes={"storage": "memory"},
+                   task=task, fields=tuple(fields))
 
 
 def _to_ncl(x: np.ndarray) -> np.ndarray:

@@ -73,7 +73,10 @@ class Arch:
         return int(self._data["input"].get("dims", 2))
 
     def input_shape(self, batch: int = 1, resolution: int | None = None) -> tuple[int, ...]:
-        """The input tensor's shape: (batch, channels) then ``dims`` axes of ``resolution`` (the arch's own)."""
+        """The input tensor's shape: (batch, channels) then ``dims`` axes of ``resolution`` (the arch's own);
+        a feature-field table is (batch, columns)."""
+        if "fields" in self._data["input"]:
+            return (batch, int(self._data["input"]["channels"]))
         res = int(resolution or self._data["input"]["resolution"])
         return (batch, int(self._data["input"]["channels"])) + (res,) * self.dims
 

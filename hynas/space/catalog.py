@@ -109,6 +109,7 @@ class BlockInfo:
     can_stride: bool = False  # body blocks: may take stride 2 as the first block of a stage
     doc: str = ""
     dims: tuple[int, ...] = (2,)  # the input kinds it runs on: 1 signals, 2 images, 3 volumes
+    fields: bool = False  # a stem that embeds feature fields (takes the input's schema)
 
 
 Catalog = Mapping[str, BlockInfo]

@@ -27,7 +27,7 @@ from hynas.space.spec import BlockOption, InputSpec, Rules, Segment, Space, Stag
 from hynas.space.yamlio import read_yaml
 
 LIMITS = {"count": 64, "repeat": 16, "stages": 12, "width": 8192, "resolution": 2048, "length": 1 << 20,
-          "volume": 512, "classes": 100_000, "channels": 4096, "choices": 256}
+          "volume": 512, "classes": 100_000, "channels": 4096, "choices": 256, "fields": 256}
 TOP_KEYS = ("name", "description", "input", "stem", "stages", "head", "rules")
 
 
@@ -80,7 +80,14 @@ def parse_space(raw: Any, catalog: Catalog | None = None, *, name_hint: str = "s
     desc = top.get("description", "")
     if not isinstance(desc, str) or not _utf8(desc):
         raise SpecError("must be text.", path="description")
-    return Space(name=name, file=file, input=inp, stem=_stem(top["stem"], cat),
+    stem = _stem(top["stem"], cat)
+    for o in stem.options:
+        if cat[o.type].fields != bool(inp.fields):
+            raise SpecError(f"stem '{o.type}' " + ("does not embed feature fields; this input has fields." if inp.fields
+                            else "embeds feature fields, but this input has none."), path=f"stem.blocks.{o.type}",
+                            allowed=sorted(n for n, i in cat.items() if i.role == "stem" and i.fields == bool(inp.fields)
+                                           and inp.dims in i.dims))
+    return Space(name=name, file=file, input=inp, stem=stem,
                  stages=tuple(stages), head=_options(_blocks_node(top["head"], "head"), "head", "head", cat),
                  rules=rules, description=desc, raw=text,
                  attention_types=frozenset(n for n, i in cat.items() if i.attention))
@@ -153,7 +160,10 @@ def _choice_list(node: Any, path: str) -> list[Any]:
 
 
 def _input(node: Any, path: str) -> InputSpec:
-    """``dims`` (1, 2 or 3; 2 when absent) and the extent: ``length`` for 1-D, ``resolution`` otherwise."""
+    """``dims`` (1, 2 or 3; 2 when absent) and the extent: ``length`` for 1-D, ``resolution`` otherwise;
+    or ``fields`` (feature-field tokens)."""
+    if isinstance(node, dict) and "fields" in node:
+        return _fields_input(node, path)
     m = _mapping(node, path, ("dims", "channels", "resolution", "length", "classes"),
                  required=("channels", "classes"))
     dims = _int(m.get("dims", 2), f"{path}.dims", 1, 3) if "dims" in m else 2
@@ -167,6 +177,42 @@ def _input(node: Any, path: str) -> InputSpec:
     return InputSpec(channels=_int(m["channels"], f"{path}.channels", 1, LIMITS["channels"]),
                      resolution=_int(m[extent], f"{path}.{extent}", 8, high),
                      classes=_int(m["classes"], f"{path}.classes", 2, LIMITS["classes"]), dims=dims)
+
+
+MAX_VOCAB = 1 << 24  # ids travel as float32 columns, exact up to 2**24
+
+
+def _fields_input(node: dict, path: str) -> InputSpec:
+    """``fields: [{name, vocab} | {name, dense}, ...]`` and ``classes``: one token per field (dims 1)."""
+    m = _mapping(node, path, ("fields", "classes", "dims"), required=("fields", "classes"))
+    if m.get("dims", 1) != 1:
+        raise SpecError("feature fields are a sequence of tokens: dims is 1 (or left out).", path=f"{path}.dims",
+                        allowed=1)
+    raw = m["fields"]
+    if not isinstance(raw, list) or not 1 <= len(raw) <= LIMITS["fields"]:
+        raise SpecError(f"must be a list of 1..{LIMITS['fields']} fields.", path=f"{path}.fields")
+    out: list[tuple[str, str, int]] = []
+    for i, f in enumerate(raw):
+        p = f"{path}.fields[{i}]"
+        fm = _mapping(f, p, ("name", "vocab", "dense"), required=("name",))
+        name = fm["name"]
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise SpecError(f"{short_repr(name)} is not a valid field name.", path=f"{p}.name",
+                            allowed="lower-case letters, digits and _ (starting with a letter)")
+        if name in [o[0] for o in out]:
+            raise SpecError(f"field '{name}' is listed twice.", path=f"{p}.name")
+        if ("vocab" in fm) == ("dense" in fm):
+            raise SpecError("a field is categorical (vocab: its number of ids) or dense (dense: its width).",
+                            path=p, allowed=("vocab", "dense"))
+        if "vocab" in fm:
+            out.append((name, "cat", _int(fm["vocab"], f"{p}.vocab", 2, MAX_VOCAB)))
+        else:
+            out.append((name, "dense", _int(fm["dense"], f"{p}.dense", 1, LIMITS["channels"])))
+    cols = sum(1 if k == "cat" else w for _, k, w in out)
+    if cols > LIMITS["channels"]:
+        raise SpecError(f"{cols} input columns; at most {LIMITS['channels']}.", path=f"{path}.fields")
+    return InputSpec(channels=cols, resolution=len(out), dims=1, fields=tuple(out),
+                     classes=_int(m["classes"], f"{path}.classes", 2, LIMITS["classes"]))
 
 
 class DimsCatalog(dict):

@@ -80,12 +80,18 @@ class InputSpec:
     resolution: int
     classes: int
     dims: int = 2  # 1: signals (N, C, L); 2: images (N, C, H, W); 3: volumes (N, C, D, H, W)
+    #: feature fields (recommender inputs): (name, "cat" | "dense", vocabulary size | width) each. The input
+    #: is then a (N, channels) table, one column per categorical field and ``width`` per dense one, and the
+    #: network's tokens are the fields (dims 1, ``resolution`` = the number of fields).
+    fields: tuple[tuple[str, str, int], ...] = ()
 
-    def arch_input(self) -> dict[str, int]:
+    def arch_input(self) -> dict[str, Any]:
         """The arch's ``input`` entry; ``dims`` is written only when it is not 2, so image archs hash as before."""
-        d = {"channels": self.channels, "resolution": self.resolution, "classes": self.classes}
+        d: dict[str, Any] = {"channels": self.channels, "resolution": self.resolution, "classes": self.classes}
         if self.dims != 2:
             d["dims"] = self.dims
+        if self.fields:
+            d["fields"] = [list(f) for f in self.fields]
         return d
 
 

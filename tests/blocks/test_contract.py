@@ -59,7 +59,9 @@ def _x(n: int, c: int, h: int, dims: int, **kw) -> torch.Tensor:
 
 
 NAMES = BLOCKS.names()
-CASES = [pytest.param(n, d, id=n if d == 2 else f"{n}-{d}d") for n in NAMES for d in BLOCKS.get(n).block_info.dims]
+# field-embedding stems take a table, not a map: tests/blocks/test_fields.py holds them to the same contract
+CASES = [pytest.param(n, d, id=n if d == 2 else f"{n}-{d}d") for n in NAMES for d in BLOCKS.get(n).block_info.dims
+         if not BLOCKS.get(n).block_info.fields]
 #: the filler blocks of the small test network, per input kind: stem, body, head
 FILLERS = {2: ("conv_stem", "mbconv", "pool_linear", "conv_down"),
            1: ("conv1d_stem", "mbconv1d", "pool_linear", "conv1d_down")}

@@ -101,6 +101,34 @@ def check_trained_scores(cfg: SearchConfig) -> None:
                         "or drop it from --objectives and --constraint.")
 
 
+def check_data_fits(data: Any, space: Space, name: str) -> None:
+    """The dataset is of the space's input kind (and, for feature fields, has its schema); UserError otherwise."""
+    kinds = {1: "1-D signals (channels x length)", 2: "2-D images"}
+    fields = tuple(tuple(f) for f in getattr(data, "fields", ()))
+    if bool(fields) != bool(space.input.fields):
+        has = "feature fields" if fields else kinds.get(getattr(data, "dims", 2), "other data")
+        wants = "feature fields" if space.input.fields else kinds.get(space.input.dims, "")
+        raise UserError(f"--dataset {name} holds {has}, but space {space.name} takes {wants}.")
+    if fields and fields != space.input.fields:
+        mine = {f[0]: f for f in space.input.fields}
+        theirs = {f[0]: f for f in fields}
+        for n in list(mine) + list(theirs):
+            if mine.get(n) != theirs.get(n):
+                raise UserError(f"--dataset {name}: field '{n}' is {_field_text(theirs.get(n))} in the data but "
+                                f"{_field_text(mine.get(n))} in space {space.name}'s input.fields.")
+        raise UserError(f"--dataset {name}: the fields come in another order than space {space.name}'s input.fields "
+                        f"({', '.join(theirs)} vs {', '.join(mine)}).")
+    if getattr(data, "dims", 2) != space.input.dims:
+        raise UserError(f"--dataset {name} holds {kinds.get(data.dims, 'other data')}, but space "
+                        f"{space.name} takes {kinds.get(space.input.dims, '')} (input.dims: {space.input.dims}).")
+
+
+def _field_text(f: Any) -> str:
+    if f is None:
+        return "absent"
+    return f"categorical with {f[2]} ids" if f[1] == "cat" else f"dense of width {f[2]}"
+
+
 class Evaluator:
     """Scores candidates for one search: loads the dataset once, then per arch measures and trains."""
 
@@ -113,6 +141,7 @@ class Evaluator:
         self.recipe = cfg.train_recipe()
         check_runtime(self.recipe)  # a device or precision this machine lacks is refused once, not per candidate
         self.data = load_dataset(cfg.dataset, recipe=self.recipe)
+        check_data_fits(self.data, space, cfg.dataset)
         self.input_resolution = cfg.input_resolution or self.recipe.model_size(self.data.resolution)
 
     def proxy_arch(self, arch: Arch) -> Arch:
