@@ -103,7 +103,7 @@ def search_cmd(
                               device=device, train_samples=train_samples, teacher=teacher,
                               distill_temperature=distill_temperature, distill_weight=distill_weight,
                               threads=threads, loader_workers=loader_workers)
-    steps, input_res = _recipe_sizes(rec, dataset, table)
+    steps, input_res = _recipe_sizes(rec, dataset, table, space)
     cfg = SearchConfig(space=space, run_dir=run_dir, target=target, budget=budget,
                        time_budget_s=parse_duration(time_budget), sampler=sampler or default_sampler(len(objs)), seed=seed, storage=storage or None,
                        objectives=objs, dataset=dataset, proxy=proxy, train_steps=steps,
@@ -138,7 +138,7 @@ def search_cmd(
                f"`hynas export {run_dir} --pick knee`")
 
 
-def _recipe_sizes(rec: Any, dataset: str, table: str) -> tuple[int, int | None]:
+def _recipe_sizes(rec: Any, dataset: str, table: str, space: str) -> tuple[int, int | None]:
     """Steps per candidate and the size candidates are built at; prints the recipe line (first lines of a run)."""
     if table:
         return rec.steps or 300, None
@@ -155,6 +155,10 @@ def _recipe_sizes(rec: Any, dataset: str, table: str) -> tuple[int, int | None]:
     where = rt.describe() if rt.cuda else f"cpu {rt.describe().split(', ')[-1]}, {n} thread{'s' if n > 1 else ''}"
     typer.echo(f"data: {', '.join(f'{k} {v}' for k, v in data.describe().items())}")
     typer.echo(describe(rec, data.resolution, where))
+    from hynas.search.problems.evaluate import check_data_fits
+    from hynas.space import load_space
+
+    check_data_fits(data, load_space(space), dataset)  # an image set on a signal space: refused before writing
     return rec.total_steps(data.train_size(rec)), rec.model_size(data.resolution)
 
 
