@@ -150,23 +150,39 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def calibration_archs(spaces: list[Any], k: int, seed: int) -> list[tuple[Any, list[Any]]]:
-    """``k`` distinct buildable archs sampled from the spaces in turn, with their units."""
+def calibration_archs(
+    spaces: list[Any], k: int, seed: int, pred: Predictor | None = None, choice: str = "random", pool: int = 8
+) -> list[tuple[Any, list[Any]]]:
+    """``k`` distinct buildable archs sampled from the spaces in turn, with their units.
+
+    ``choice="kcentre"`` (needs ``pred``): from ``pool * k`` sampled archs, the ``k`` farthest apart in
+    the source's per-block-type contributions (:func:`hynas.latency.fewshot.kcentre`), so every
+    family factor is fitted from archs that differ in it (on NAS-Bench-201 tables this choice beat
+    random draws for per-op factors on every device pair, docs/BENCHMARKS.md)."""
     import random
 
     from hynas.latency.profile import _arch_units
     from hynas.space import sample
 
+    if choice not in ("random", "kcentre"):
+        raise ValueError(f"unknown calibration arch choice {choice!r}: use random or kcentre")
+    want = k if choice == "random" or pred is None else pool * k
     rng, out, seen = random.Random(seed), [], set()
-    for i in range(200 * k):
-        if len(out) >= k:
+    for i in range(200 * want):
+        if len(out) >= want:
             break
         a = sample(spaces[i % len(spaces)], rng)
         units = _arch_units(a)
         if units is not None and a.hash not in seen:
             seen.add(a.hash)
             out.append((a, units))
-    return out
+    if want == k or len(out) <= k:
+        return out[:k]
+    from hynas.latency.fewshot import kcentre
+
+    s_mat, fixed, _, _ = _design(pred, [Sample(a, u, 1.0) for a, u in out])
+    picked = kcentre(np.concatenate([s_mat, fixed[:, None]], axis=1), k, rng.randrange(len(out)))
+    return [out[i] for i in picked]
 
 
 def calibrate_here(
@@ -179,9 +195,14 @@ def calibrate_here(
     seed: int = 0,
     method: str = "auto",
     progress: Callable[[str], None] = lambda _: None,
+    choice: str = "random",
 ) -> Predictor:
     """Time up to ``archs`` archs of the spaces on ``target`` here (stopping at ``budget_s`` once 5 are
-    timed), fit the adaptation and return the adapted predictor with its ``meta["calibration"]`` record."""
+    timed), fit the adaptation and return the adapted predictor with its ``meta["calibration"]`` record.
+    ``choice``: how the archs are picked (:func:`calibration_archs`). ``kcentre`` spreads them over the
+    source's block-type mix, farthest first (a budget stop still leaves a spread set), but its archs
+    are larger: 17% (default space) to 40% (ascan) more predicted ms for 20 archs, so more timing;
+    not yet measured on whole archs, hence not the default."""
     from hynas.errors import UserError
     from hynas.latency.measure import measure_latency
     from hynas.latency.profile import nominal_reference
@@ -193,7 +214,7 @@ def calibrate_here(
     t = resolve_target(target)
     timed: list[tuple[Any, list[Any], float, float]] = []
     failures: list[str] = []
-    for a, units in calibration_archs([load_space(s) for s in spaces], archs, seed):
+    for a, units in calibration_archs([load_space(s) for s in spaces], archs, seed, source, choice):
         if len(timed) >= min(5, archs) and time.perf_counter() - t0 > budget_s:
             break
         try:
@@ -222,6 +243,7 @@ def calibrate_here(
             "k": len(samples),
             "archs": [s.arch.hash for s in samples],
             "spaces": list(spaces),
+            "choice": choice,
             "measured_ms": [round(s.ms, 5) for s in samples],
             "fit": fit,
             "fingerprint": out.fingerprint,

@@ -101,3 +101,27 @@ def test_choices_are_distinct_and_bad_input_is_refused(table):
     bad[5] = -1.0
     with pytest.raises(ValueError, match="positive"):
         fit_fewshot(views, prior, [5, 6, 7, 8], bad)
+
+
+def test_calibration_archs_kcentre_spreads_the_block_type_mix():
+    from pathlib import Path
+
+    from hynas.latency.calibrate import Sample, _design, calibration_archs
+    from hynas.latency.predictor import Predictor
+    from hynas.space import load_space
+
+    pred = Predictor.load(Path(__file__).resolve().parents[2] / "predictors" / "ort-cpu.json")
+    spaces = [load_space("default")]
+
+    def spread(archs):
+        s_mat, fixed, _, _ = _design(pred, [Sample(a, u, 1.0) for a, u in archs])
+        f = np.concatenate([s_mat, fixed[:, None]], axis=1)
+        return min(np.linalg.norm(f[i] - f[j]) for i in range(len(f)) for j in range(i))
+
+    rand = calibration_archs(spaces, 8, 0)
+    spread_out = calibration_archs(spaces, 8, 0, pred, "kcentre")
+    assert len({a.hash for a, _ in spread_out}) == 8
+    assert spread(spread_out) > spread(rand)  # the closest two are farther apart than in a random draw
+    assert [a.hash for a, _ in calibration_archs(spaces, 8, 0, None, "kcentre")] == [a.hash for a, _ in rand]
+    with pytest.raises(ValueError, match="random or kcentre"):
+        calibration_archs(spaces, 3, 0, pred, "greedy")
