@@ -4,12 +4,11 @@ The source (every arch known, or a per-unit predictor) gives a cost per op type;
 device runs the same ops at other relative speeds, and its runtime may not execute the same
 graph. Two things are fitted from the K, both chosen by leave-one-out error on the K alone:
 
-- **which graph the runtime executes** (a *view*): every op as written (eager PyTorch,
-  onnxruntime without graph optimisation), or only the ops whose result reaches the output
-  (a converter that removes dead code: TFLite, TensorRT), where an arch whose output does not
-  depend on its input folds to a constant. Each view is an op-count matrix plus a mask of
-  folded archs; the caller builds them from the arch's graph (:func:`nb201_views` for
-  NAS-Bench-201 cells).
+- **which graph the runtime executes** (a *view*): every op as written (eager PyTorch), or only
+  the ops whose result reaches the output (a converter that removes dead code, as the Pixel 3's
+  TFLite numbers show), where an arch whose output does not depend on its input folds to a
+  constant. Each view is an op-count matrix plus a mask of folded archs; the caller builds them
+  from the arch's graph (:func:`nb201_views` for NAS-Bench-201 cells).
 - **per-op costs on the new device**: intercept + one cost per op type, fitted in relative
   error with a ridge prior toward the source's costs times one global factor (the median
   ratio), the prior's strength chosen by leave-one-out. With few archs the fit stays at the
@@ -17,7 +16,7 @@ graph. Two things are fitted from the K, both chosen by leave-one-out error on t
 
 Which archs to measure matters as much as how many: :func:`choose` picks them far apart in
 op-count space (k-centre on the views' counts), so every op cost and the view are identified;
-random and D-optimal choices are there to compare against.
+random, k-medoids and D-optimal choices are there to compare against.
 """
 
 from __future__ import annotations
