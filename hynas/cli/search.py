@@ -189,3 +189,7 @@ def _check_before_writing(cfg: Any) -> None:
         check_storage_url(cfg.storage, cfg.run_dir)
     if (Path(cfg.run_dir) / "run.json").exists():
         read_meta(cfg.run_dir)  # a run.json from another version or a broken one is refused here
+    from hynas.proxy.shape import check_train_size
+    from hynas.search.problems.evaluate import trained_scores
+
+    check_train_size(trained_scores(cfg), cfg.train_recipe(), cfg.input_resolution, cfg.dataset)  # patch grids

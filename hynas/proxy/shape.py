@@ -30,8 +30,10 @@ scorers a search runs right after ``train_proxy`` on the same model and data
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -115,10 +117,51 @@ _DISRUPTIONS: dict[str, Callable[[torch.Tensor, int, torch.Generator], torch.Ten
 def parse_level(name: str) -> tuple[str, int]:
     """``patch4`` -> ("patch", 4); a clear error naming the allowed forms otherwise."""
     for kind in _DISRUPTIONS:
-        if name.startswith(kind) and name[len(kind):].isdigit():
+        if name.startswith(kind) and name[len(kind):].isdigit() and int(name[len(kind):]) >= 2:
             return kind, int(name[len(kind):])
-    raise UserError(f"unknown disruption level '{name}'. Allowed: patchN or blendN (N = grid size), "
+    raise UserError(f"unknown disruption level '{name}'. Allowed: patchN or blendN (N = grid size, 2 or more), "
                     f"e.g. {', '.join(DEFAULT_LEVELS)}.")
+
+
+def allowed_sizes(levels: Sequence[str] = DEFAULT_LEVELS) -> tuple[int, int]:
+    """(step, smallest): the square sizes every level can cut are the multiples of ``step`` from ``smallest``.
+
+    Every grid must divide the side; a ``blendN`` patch needs at least 2 px (a 1-px margin each side).
+    """
+    parsed = [parse_level(lv) for lv in levels]
+    step = math.lcm(*(g for _, g in parsed)) if parsed else 1
+    least = max((g * (2 if kind == "blend" else 1) for kind, g in parsed), default=1)
+    return step, -(-least // step) * step
+
+
+def check_size(size: int, where: str, levels: Sequence[str] = DEFAULT_LEVELS) -> None:
+    """Refuse a side the disruption grids cannot cut, naming ``where`` it came from and the sizes allowed.
+
+    Called before a search writes anything: otherwise every candidate would train in full and
+    then fail at the first grid that does not divide its images.
+    """
+    step, least = allowed_sizes(levels)
+    if size % step == 0 and size >= least:
+        return
+    near = sorted({max(least, size // step * step), max(least, -(-size // step) * step)})
+    raise UserError(f"{where}: shape_sensitivity cuts the images the model is trained on into the patch grids of "
+                    f"{', '.join(levels)}, so that size must be a multiple of {step} and at least {least} "
+                    f"({', '.join(map(str, range(least, least + 3 * step, step)))}, ...); got {size}. "
+                    f"Nearest allowed: {' or '.join(map(str, near))}.")
+
+
+def check_train_size(names: Sequence[str], recipe: Any, native: int | None, dataset: str) -> None:
+    """A search asking for ``shape_sensitivity`` trains at a size its grids cut; else UserError naming the flag."""
+    if "shape_sensitivity" not in names or native is None:
+        return
+    size = recipe.train_size(native)
+    if recipe.proxy_resolution:
+        where = f"--proxy-resolution {size}"
+    elif recipe.resolution:
+        where = f"--resolution {size}"
+    else:
+        where = f"--dataset {dataset} (native size {size} px; set another with --resolution)"
+    check_size(size, where)
 
 
 def disrupt(x: torch.Tensor, level: str, seed: int = 0) -> torch.Tensor:
@@ -153,8 +196,10 @@ class ShapeReport:
 def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, levels: Sequence[str] = DEFAULT_LEVELS,
             seed: int = 0, resolution: int | None = None) -> ShapeReport:
     """Accuracy of ``model`` on ``x`` and on each disrupted copy (disrupted at the data's own size)."""
-    for lv in levels:
-        parse_level(lv)
+    h, w = x.shape[-2:]
+    if h != w:
+        raise UserError(f"shape disruptions need square images; got {h}x{w}.")
+    check_size(h, "the held-out images", levels)  # before any forward pass, not at the first grid that fails
     rep = ShapeReport(accuracy_original=evaluate(model, x, y, resolution=resolution), images=len(y))
     for i, lv in enumerate(levels):
         rep.accuracy[lv] = evaluate(model, disrupt(x, lv, seed + i), y, resolution=resolution)

@@ -59,6 +59,26 @@ def test_bad_levels_and_grids_are_user_errors() -> None:
         S.disrupt(_x(side=30), "patch4")
 
 
+def test_allowed_sizes_are_what_every_level_can_cut() -> None:
+    assert S.allowed_sizes() == (8, 16)  # blend8 needs 2-px patches
+    assert S.allowed_sizes(["patch2", "patch4"]) == (4, 4) and S.allowed_sizes(["patch3", "blend4"]) == (12, 12)
+    for side in (16, 24, 40):  # every allowed size runs every level
+        assert all(S.disrupt(_x(side=side), lv).shape == (4, 2, side, side) for lv in S.DEFAULT_LEVELS)
+    with pytest.raises(UserError, match="2 or more"):
+        S.parse_level("patch1")
+    with pytest.raises(UserError, match=r"--resolution 36: .*multiple of 8 and at least 16.*Nearest allowed: 32 or 40"):
+        S.check_size(36, "--resolution 36")
+
+
+def test_measure_refuses_a_size_before_any_forward_pass() -> None:
+    calls = []
+    net = nn.Sequential(nn.Flatten(), nn.LazyLinear(10))
+    net.register_forward_hook(lambda *a: calls.append(1))
+    with pytest.raises(UserError, match="held-out images.*got 36"):
+        S.measure(net, _x(side=36, c=1), torch.zeros(4, dtype=torch.long))
+    assert not calls
+
+
 def test_shapes_dataset_equalizes_local_content() -> None:
     assert shape_masks().sum(axis=(1, 2)).tolist() == [12] * len(SHAPES)
     images, labels = shapes_arrays()

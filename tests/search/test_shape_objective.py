@@ -74,6 +74,32 @@ def test_shape_sensitivity_without_training_is_refused_before_anything_is_writte
     assert not rd.exists()
 
 
+@pytest.mark.parametrize("extra, flag, nearest", [
+    (["--proxy-resolution", "28"], "--proxy-resolution 28", "24 or 32"),
+    (["--resolution", "36"], "--resolution 36", "32 or 40"),
+    (["--objectives", "accuracy,latency_ms", "--constraint", "shape_sensitivity>=0.1", "--resolution", "12"],
+     "--resolution 12", "16"),
+    (["--dataset", "NPZ36"], "--dataset", "32 or 40")])
+def test_a_size_the_patch_grids_cannot_cut_is_refused_before_anything_is_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], flag: str, nearest: str) -> None:
+    """patch8 at 28 or 36 px would fail only after the first candidate trained; it is refused up front (exit 2)."""
+    import numpy as np
+
+    npz = tmp_path / "set36.npz"
+    rng = np.random.default_rng(0)
+    np.savez(npz, x_train=rng.random((40, 36, 36), dtype=np.float32), y_train=np.arange(40) % 4)
+    rd = tmp_path / "run"
+    argv = ["search", "--objectives", OBJECTIVES, "--budget", "1", "--train-steps", "2", "--run-dir", str(rd),
+            *[str(npz) if a == "NPZ36" else a for a in extra]]
+    from tests.cli import run_cli
+
+    code, err = run_cli(argv, capsys)
+    assert code == 2, err
+    assert flag in err and "shape_sensitivity" in err and "multiple of 8 and at least 16" in err
+    assert f"Nearest allowed: {nearest}." in err
+    assert not rd.exists()
+
+
 def test_list_scores_names_shape_sensitivity(capsys: pytest.CaptureFixture[str]) -> None:
     main(["list", "scores"])
     assert capsys.readouterr().out.startswith("shape_sensitivity")
