@@ -31,7 +31,7 @@ def candidate_line(event: Mapping[str, Any], acc_name: str = "acc") -> str:
         line += f" · stopped at step {a['pruned_at_step']}"
     why = a.get("fail_reason") or a.get("rejected")
     if status == "failed" and a.get("fail_phase"):
-        why = f"[{a['fail_phase']}] {why}"
+        why = f"{why} (phase: {a['fail_phase']})"
     return line + (f" · {str(why)[:200]}" if why and status in ("failed", "rejected") else "")
 
 

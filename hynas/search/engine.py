@@ -312,7 +312,7 @@ class Search:
                 full = str(t.user_attrs.get("fail_reason", "unknown"))
                 reason = str(t.user_attrs.get("fail_class") or full.split(":")[0])
                 s.failures[reason] = s.failures.get(reason, 0) + 1
-                key = f"[{t.user_attrs.get('fail_phase', '?')}] {full[:200]}"
+                key = f"{full[:200]} (phase: {t.user_attrs.get('fail_phase', '?')})"
                 s.reasons[key] = s.reasons.get(key, 0) + 1
         return s
 
