@@ -4,17 +4,19 @@ the token-count refusal, query pruning leaving the other tokens alone, and a fie
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 import torch
 
 from hynas.blocks import block_class
 from hynas.build import block_plan, build_model
-from hynas.cost import count_macs
+from hynas.cost import count_macs, count_params
 from hynas.errors import ArchError
 from hynas.export import generate_source, load_generated
+from hynas.space import fixed_arch, load_space
 from hynas.space.loader import parse_space
-from hynas.space.sampling import sample
+from hynas.space.sampling import contains, sample
 
 F_, IN, OUT = 6, 16, 32
 
@@ -113,3 +115,24 @@ def test_a_space_whose_fields_knob_is_wrong_is_refused_at_build() -> None:
     arch = sample(parse_space(_space(fields=4)), random.Random(0))
     with pytest.raises(ArchError, match="fields: 3"):
         block_plan(arch)
+
+
+REF = Path(__file__).resolve().parents[2] / "search_spaces" / "reference"
+
+
+@pytest.mark.parametrize(("name", "params"), [("hiformer", 490_754), ("autoint_like", 75_362)])
+def test_references_load_match_their_headers_and_lie_in_recsys(name: str, params: int) -> None:
+    """Params equal the hand count in each YAML's header; both are points of search_spaces/recsys.yaml."""
+    arch = fixed_arch(load_space(REF / f"{name}.yaml"))
+    model = build_model(arch)
+    assert count_params(model) == params
+    assert contains(load_space("recsys"), arch)
+    x = torch.cat([torch.randint(0, 7, (2, 10)).float(), torch.randn(2, 6)], 1)
+    with torch.no_grad():
+        assert model.eval()(x).shape == (2, 2)
+
+
+def test_recsys_space_matches_the_clicklog_schema() -> None:
+    from hynas.proxy.clicklog import CLICKLOG_FIELDS
+
+    assert load_space("recsys").input.fields == CLICKLOG_FIELDS

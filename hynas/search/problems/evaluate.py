@@ -109,13 +109,17 @@ def check_data_fits(data: Any, space: Space, name: str) -> None:
         has = "feature fields" if fields else kinds.get(getattr(data, "dims", 2), "other data")
         wants = "feature fields" if space.input.fields else kinds.get(space.input.dims, "")
         raise UserError(f"--dataset {name} holds {has}, but space {space.name} takes {wants}.")
-    if fields and fields != space.input.fields:
+    # a categorical field may have fewer ids in the data than the space's table holds (room to spare), never more
+    fits = lambda d, s: d == s or (d[:2] == s[:2] == (d[0], "cat") and d[2] <= s[2])
+    if fields and not (len(fields) == len(space.input.fields) and all(map(fits, fields, space.input.fields))):
         mine = {f[0]: f for f in space.input.fields}
         theirs = {f[0]: f for f in fields}
         for n in list(mine) + list(theirs):
-            if mine.get(n) != theirs.get(n):
+            if not (n in mine and n in theirs and fits(theirs[n], mine[n])):
+                both_cat = n in mine and n in theirs and mine[n][1] == theirs[n][1] == "cat"
+                over = " (vocabulary overflow)" if both_cat else ""
                 raise UserError(f"--dataset {name}: field '{n}' is {_field_text(theirs.get(n))} in the data but "
-                                f"{_field_text(mine.get(n))} in space {space.name}'s input.fields.")
+                                f"{_field_text(mine.get(n))} in space {space.name}'s input.fields{over}.")
         raise UserError(f"--dataset {name}: the fields come in another order than space {space.name}'s input.fields "
                         f"({', '.join(theirs)} vs {', '.join(mine)}).")
     if getattr(data, "dims", 2) != space.input.dims:
