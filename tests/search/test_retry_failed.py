@@ -134,3 +134,28 @@ def test_phase_from_a_child_traceback(where: str, phase: str) -> None:
                          f'in score\n  File "/x/{where}", line 2, in f\n  File "/x/hynas/blocks/conv.py", line 3, in '
                          'forward\nRuntimeError: x\n')
     assert phase_of(e) == phase
+
+
+def test_a_trial_failed_by_the_heartbeat_check_carries_its_reason(tmp_path: Path) -> None:
+    """Optuna's stale-trial check fails another host's dead trial without a word; the search gives it its
+    reason, and it counts as interrupted (not evaluated: its arch may be evaluated again)."""
+    import time
+
+    import optuna
+
+    from hynas.search.storage.liveness import STALE
+    from hynas.search.storage.rundir import make_storage
+    from tests.search.test_engine_runs import TABLE
+
+    url = f"sqlite:///{tmp_path / 'hb.db'}"
+    cfg = SearchConfig(space="default", run_dir=str(tmp_path / "r"), table=str(TABLE), budget=2, sampler="random",
+                       storage=url, heartbeat_s=1, objectives=("accuracy", "latency_ms"))
+    run_search(cfg)
+    study = optuna.load_study(study_name="hynas", storage=make_storage(url, 1))
+    ghost = study.ask()
+    ghost.set_user_attr("owner", {"host": "another-host", "pid": 1})
+    study._storage.record_heartbeat(ghost._trial_id)
+    time.sleep(5)  # past the grace period of 4 beats
+    summary = run_search(SearchConfig(**{**cfg.__dict__, "budget": 3}))
+    t = study._storage.get_trial(ghost._trial_id)
+    assert t.state.name == "FAIL" and t.user_attrs["fail_reason"] == STALE and summary.failed == 0

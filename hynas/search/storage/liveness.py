@@ -45,6 +45,26 @@ def recover_interrupted(study: Any) -> int:
     return n
 
 
+STALE = f"{INTERRUPTED}: its host sent no heartbeat for 4 intervals (failed by Optuna's stale-trial check)"
+
+
+def explain_stale(study: Any) -> int:
+    """Give the trials Optuna's stale-trial check is about to fail their reason (it writes none); returns how many.
+
+    Written while they are still RUNNING (a finished trial cannot be updated). They count as interrupted,
+    like a killed local run's: not evaluated, so a resume evaluates the arch again."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    storage, n = study._storage, 0
+    stale = getattr(storage, "_get_stale_trial_ids", None)  # Optuna's own test (private: absent, nothing said)
+    for tid in stale(study._study_id) if stale else []:
+        with contextlib.suppress(UpdateFinishedTrialError):  # finished meanwhile: its own outcome stands
+            storage.set_trial_user_attr(tid, "fail_reason", STALE)
+            storage.set_trial_user_attr(tid, "outcome", "interrupted")
+            n += 1
+    return n
+
+
 class Heartbeat:
     """Beats for this process's in-flight trials (RDB storage with ``heartbeat_s``), so other hosts
     can tell them from the trials of a dead one; on entry, fails the stale trials of dead hosts."""
@@ -60,6 +80,7 @@ class Heartbeat:
         if self.interval_s:
             from optuna.storages import fail_stale_trials
 
+            explain_stale(self.search.persistent)
             fail_stale_trials(self.search.persistent)
             self._thread.start()
         return self
