@@ -15,6 +15,8 @@ share within ±10% and ±5%; mean ± std over the draws). Methods, in ms unless 
 - ``fewshot, all ops``: :mod:`hynas.latency.fewshot` with only the "every op runs" view (ablation);
 - ``fewshot``: :mod:`hynas.latency.fewshot`: per-op costs with a ridge prior toward the source's, and
   the executed graph (every op / dead code removed) chosen by leave-one-out on the K;
+- ``fewshot, views averaged``: every view kept, weighted by the likelihood of its LOO errors
+  (:func:`hynas.latency.fewshot.fit_fewshot_mix`);
 - ``fewshot + log residual``: then a ridge on log(y / fewshot) over per-edge op one-hots, strong
   shrinkage (λ by LOO, ∞ allowed);
 - ``fewshot ⊕ scale``: geometric blend w·log fewshot + (1-w)·log scale, w by LOO (rank-preserving
@@ -41,6 +43,7 @@ from hynas.latency.fewshot import (
     choose,
     design_features,
     fit_fewshot,
+    fit_fewshot_mix,
     nb201_views,
     source_costs,
 )
@@ -151,6 +154,7 @@ def methods(ctx: dict, x: np.ndarray, y: np.ndarray, idx: list[int]) -> dict[str
         "per-op (old)": old_per_op(ctx["edges"], x, y, idx),
         "fewshot, all ops": fit_fewshot({"all": views["all"]}, prior, ix, y).predict(views),
         "fewshot": fs,
+        "fewshot, views averaged": fit_fewshot_mix(views, prior, ix, y).predict(views),
         "fewshot + log residual": log_residual(ctx["edges"], fs, y, ix),
         "fewshot ⊕ scale": blend(fs, sc, fs_loo, sc_loo, y[ix]),
     }

@@ -151,6 +151,33 @@ def fit_fewshot(
     return FewShotFit(fit.view, fit.ridge, fit.coef, fit.folded_ms, loo)
 
 
+@dataclass(frozen=True)
+class FewShotMix:
+    """Every view's own fit, weighted by how well its leave-one-out predictions explain the K."""
+
+    fits: dict[str, FewShotFit]
+    weights: dict[str, float]
+
+    def predict(self, views: dict[str, View]) -> np.ndarray:
+        """Geometric mean of the views' predictions under their weights (ms)."""
+        logs = sum(w * np.log(np.maximum(self.fits[v].predict(views), 1e-12)) for v, w in self.weights.items())
+        return np.exp(logs)
+
+
+def fit_fewshot_mix(
+    views: dict[str, View], prior: np.ndarray, idx: Sequence[int], y: np.ndarray, ridges: Sequence[float] = RIDGES
+) -> FewShotMix:
+    """Like :func:`fit_fewshot` but keeps every view: each fitted with its best ridge, weighted by a
+    Gaussian likelihood of its LOO errors with the best view's variance, exp(-K/2 (e_v^2 / e_min^2 - 1)).
+    With K archs that cannot tell the views apart both count; with clear evidence one takes all."""
+    fits = {v: fit_fewshot({v: views[v]}, prior, idx, y, ridges) for v in views}
+    err = {v: f.loo[f"{v}:{f.ridge:g}"] for v, f in fits.items()}
+    low = max(min(err.values()), 1e-9)
+    raw = {v: math.exp(-len(idx) / 2 * (e**2 / low**2 - 1)) for v, e in err.items()}
+    total = sum(raw.values())
+    return FewShotMix(fits, {v: w / total for v, w in raw.items()})
+
+
 def design_features(views: dict[str, View]) -> np.ndarray:
     """What the choice of archs should spread: every view's op counts and folded flag, side by side."""
     return np.concatenate([np.concatenate([v.counts, v.folded[:, None]], axis=1) for v in views.values()], axis=1)

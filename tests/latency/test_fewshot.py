@@ -12,6 +12,7 @@ from hynas.latency.fewshot import (
     design_features,
     fit_costs,
     fit_fewshot,
+    fit_fewshot_mix,
     nb201_views,
     used_edges,
 )
@@ -69,6 +70,18 @@ def test_source_view_and_target_view_are_found_from_the_data(table):
     assert spearmanr(src[rest], dst[rest]).statistic < 0.85  # the source's own ranking is far off
     back = fit_fewshot(views, best_source_view(views, dst)[1], idx, src)  # and the other way: every op runs
     assert back.view == "all" and spearmanr(back.predict(views)[rest], src[rest]).statistic > 0.95
+
+
+def test_views_averaged_by_their_loo_likelihood(table):
+    _, views, src, dst = table
+    prior = best_source_view(views, src)[1]
+    idx = choose(design_features(views), 10, random.Random(1), "kcentre")
+    mix = fit_fewshot_mix(views, prior, idx, dst)
+    assert abs(sum(mix.weights.values()) - 1) < 1e-9 and mix.weights["dce"] > 0.9  # clear evidence: one view
+    rest = np.setdiff1d(np.arange(len(dst)), idx)
+    assert spearmanr(mix.predict(views)[rest], dst[rest]).statistic > 0.95
+    same = fit_fewshot_mix({"a": views["all"], "b": views["all"]}, prior, idx, src)
+    assert same.weights == {"a": 0.5, "b": 0.5}  # views the K cannot tell apart count alike
 
 
 def test_designed_choice_beats_random_on_average(table):
