@@ -6,8 +6,8 @@
 
 Every ``latency_ms_*`` column of the two files is a device (Xeon Gold 6226, Pixel 3, Titan RTX);
 every ordered pair is a transfer (the Xeon as source is the headline). For K in 10, 20 and each way
-of choosing the K cells (``random``; ``kcentre`` and ``dopt`` over op counts, from a random pool of
-1,000), the same ``--draws`` sets go to every method; the other 15,605+ cells are scored (Spearman,
+of choosing the K cells (``random``; ``kcentre``, ``kmedoids`` and ``dopt`` over op counts, from a
+random pool of 1,000), the same ``--draws`` sets go to every method; the other 15,605+ cells are scored (Spearman,
 share within ±10% and ±5%; mean ± std over the draws). Methods, in ms unless said:
 - ``scale``: log y = a + b log x (x: the source's latency of the cell);
 - ``per-op (old)``: the previous rule: the source split into per-op parts by an additive per-edge fit,
