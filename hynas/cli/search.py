@@ -130,7 +130,7 @@ def search_cmd(
 
     with SearchProgress(budget, short_name(cfg.as_dict())) as bar:
         summary = run_search(cfg, progress=bar.update, retry_failed=retry_failed)
-    for line in summary_lines(summary):
+    for line in summary_lines(summary, bar.best()):
         typer.echo(line)
     if constraint:
         typer.echo(f"{summary.feasible} of {summary.complete} complete candidates meet the constraints")

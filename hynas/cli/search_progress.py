@@ -41,6 +41,8 @@ class SearchProgress:
                                  transient=False)
         self.budget, self.acc_name = budget, acc_name
         self.front = RunningFront()
+        self.objectives: list[str] = []
+        self.directions: list[str] = []
         self.task: Any = None  # the bar appears with the search's first event: nothing shows before a refusal
         self._handler = _ConsoleHandler(self.progress.console)
 
@@ -61,19 +63,32 @@ class SearchProgress:
             self.progress.console.print(candidate_line(event, self.acc_name), highlight=False, markup=False,
                                         soft_wrap=True)
         if event.get("values") is not None:
-            self.front.add(event["values"], event.get("directions", []))
+            self.directions = list(event.get("directions", []))
+            self.front.add(event["values"], self.directions)
         self.progress.update(self.task, completed=min(event["done"], self.budget),
                              description=self._describe(event.get("objectives", [])))
 
     def _describe(self, objectives: list[str]) -> str:
+        """The bar's tail: best accuracy, fastest, the best of every other objective, and the hypervolume."""
         pts = self.front.points
         if not pts:
             return ""
+        self.objectives = objectives
         desc = f"best {self.acc_name} {max(p[0] for p in pts):.4g}"
         if "latency_ms" in objectives:
             j = objectives.index("latency_ms")
             desc += f" · fastest {min(p[j] for p in pts):.3f} ms"
+        for j, name in enumerate(objectives):
+            if name not in ("accuracy", "latency_ms"):
+                pick = min if j < len(self.directions) and self.directions[j] == "minimize" else max
+                desc += f" · best {name} {pick(p[j] for p in pts):.4g}"
         return desc + (f" · HV {self.front.hypervolume():.4g}" if len(objectives) > 1 else "")
+
+    def best(self) -> str:
+        """Each objective's best over the session's front, as the candidate lines show them (for the summary)."""
+        from hynas.results.live import best_text
+
+        return best_text(self.objectives, self.directions, self.front.points, self.acc_name)
 
     def __exit__(self, *exc: object) -> None:
         import optuna

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import optuna
@@ -23,8 +24,19 @@ def test_three_objective_search_through_plot_and_export(tmp_path: Path, monkeypa
     rd = tmp_path / "run"
     main(["search", "--objectives", OBJECTIVES, "--budget", "2", "--train-steps", "8", "--dataset", "digits",
           "--sampler", "random", "--run-dir", str(rd)])
-    assert "budget of 2 evaluated candidates reached" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "budget of 2 evaluated candidates reached" in out
     run = load_run(rd)
+    # every objective on every candidate's line (terminal and search.log) and in the summary: the stored values
+    shown = re.findall(r"trial +(\d+)  complete .* · shape_sensitivity (-?[\d.]+) · [\d.]+ s", out)
+    stored = {t.number: t.values["shape_sensitivity"] for t in run.complete()}
+    assert len(shown) == len(stored) and all(float(v) == pytest.approx(stored[int(n)], abs=5e-4) for n, v in shown)
+    logged = (rd / "search.log").read_text()
+    assert all(f"shape_sensitivity {v} · " in logged for _, v in shown), logged
+    best = re.search(r"best of each objective: acc ([\d.]+) · ([\d.]+) ms · shape_sensitivity ([\d.]+)", out)
+    assert best, out
+    assert float(best[3]) == pytest.approx(max(stored.values()), abs=5e-4)
+    assert float(best[2]) == pytest.approx(min(t.values["latency_ms"] for t in run.complete()), abs=5e-4)
     assert run.objectives == ["accuracy", "latency_ms", "shape_sensitivity"]
     assert run.directions == ["maximize", "minimize", "maximize"]
     done = run.complete()
