@@ -242,6 +242,8 @@ def layout_features(arch_dict: dict) -> dict[str, float]:
 
     ``attention_start`` is the 1-based index of the first stage with an attention block
     (number of stages + 1 for a pure conv stack), so "attention late" reads as a large value.
+    A block attends when its type does or when its ``attn`` knob switches attention on
+    (EfficientFormerV2's FFN blocks with ``attn: true``).
     """
     from hynas.blocks import block_class
 
@@ -249,7 +251,7 @@ def layout_features(arch_dict: dict) -> dict[str, float]:
     for si, st in enumerate(arch_dict["stages"], start=1):
         for b in st["blocks"]:
             n_blocks += 1
-            if block_class(b["type"]).block_info.attention:
+            if block_class(b["type"]).block_info.attention or b.get("knobs", {}).get("attn") is True:
                 n_attn += 1
                 start = min(start, si)
     return {"attention_share": n_attn / max(1, n_blocks), "attention_start": float(start)}

@@ -149,3 +149,16 @@ def test_layout_features_read_attention_from_the_block_registry() -> None:
     f = S.layout_features(arch([["mbconv"], ["mbconv", "mhsa"], ["mhsa"]]))
     assert f == {"attention_share": 0.5, "attention_start": 2.0}
     assert np.isclose(S.layout_features(arch([["mhsa"]]))["attention_share"], 1.0)
+
+
+def test_layout_features_count_blocks_whose_attn_knob_is_on() -> None:
+    """EfficientFormerV2's FFN blocks attend when ``attn: true`` (its last blocks of stages 3 and 4)."""
+    from hynas.results.landmarks import reference_dir
+    from hynas.space import fixed_arch, load_space
+
+    ff = {"type": "efficientformer_v2", "knobs": {"attn": False}}
+    at = {"type": "efficientformer_v2", "knobs": {"attn": True}}
+    f = S.layout_features({"stages": [{"blocks": [ff, ff]}, {"blocks": [ff, at]}]})
+    assert f == {"attention_share": 0.25, "attention_start": 2.0}
+    ref = fixed_arch(load_space(str(reference_dir() / "efficientformerv2_s1.yaml"))).to_dict()
+    assert S.layout_features(ref)["attention_start"] == 3.0 and S.layout_features(ref)["attention_share"] > 0
