@@ -203,6 +203,11 @@ def block_plan(arch: Arch, resolution: int | None = None) -> list[Unit]:
             c = b["out"]
         outs.append((c, h, w))
     add("head", d["head"], c, d["input"]["classes"], 1, len(d["stages"]))
+    scale = getattr(block_class(d["head"]["type"]), "dense_scale", None)
+    if scale is not None and h * scale(**d["head"]["knobs"]) != res:
+        k = scale(**d["head"]["knobs"])
+        raise ArchError(f"head '{d['head']['type']}': the last map is {h} wide, x{k} gives {h * k}, but dense "
+                        f"outputs must come back to the input's {res} (decoder stages upsample, scale covers the rest)")
     return units
 
 

@@ -26,7 +26,8 @@ _WORK_HINTS = ("conv", "mm", "matmul", "einsum", "linear", "attention", "lstm", 
 # ops fvcore counts by default that the papers do not count
 _NOT_COUNTED = ("aten::batch_norm", "aten::group_norm", "aten::layer_norm", "aten::instance_norm",
                 "aten::upsample_nearest2d", "aten::upsample_bilinear2d", "aten::adaptive_avg_pool2d",
-                "aten::grid_sampler")
+                "aten::grid_sampler", "aten::upsample_linear1d", "aten::upsample_nearest1d",
+                "aten::upsample_nearest3d", "aten::upsample_trilinear3d")
 
 
 class CostError(RuntimeError):

@@ -97,11 +97,16 @@ class Dataset:
         from hynas.proxy.augment import PRESETS, resize_center
 
         idx_all = balanced_subset(self.train_y, recipe.train_samples, recipe.seed)
-        if self.dims != 2 and recipe.augment != "none":
+        if self.task == "segment" and size != self.resolution:
             from hynas.errors import UserError
 
-            raise UserError(f"{self.name}: augment '{recipe.augment}' is an image preset (flips, crops, colour); "
-                            f"a {self.dims}-D dataset trains with augment none.")
+            raise UserError(f"{self.name}: a segmentation set trains at its masks' size ({self.resolution}); "
+                            f"drop --resolution/--proxy-resolution ({size}).")
+        if (self.dims != 2 or self.task == "segment") and recipe.augment != "none":
+            from hynas.errors import UserError
+
+            raise UserError(f"{self.name}: augment '{recipe.augment}' is an image-classification preset (flips, "
+                            f"crops, colour); a {self.dims}-D or segmentation dataset trains with augment none.")
         preset, stats = PRESETS.get(recipe.augment), self.stats()
         # Deterministic resizing is done once; the standard preset crops from the native images.
         x = self.train_x if recipe.augment == "standard" else resize_center(self.train_x, size)

@@ -8,6 +8,9 @@ the score's name (``metric``) beside it. Tasks:
 - ``classify``: label-smoothed cross-entropy; top-1 accuracy.
 - ``binary``: click / no-click (two logits); plain cross-entropy; ROC AUC of the positive
   class's probability (ties counted half, the Mann-Whitney form), with the log loss kept beside.
+- ``segment``: a class per pixel (or frame, or voxel): logits (N, K, ...) against masks (N, ...);
+  per-position cross-entropy; mean IoU over the classes present in the masks or the predictions
+  (the PASCAL VOC / Cityscapes convention), with mean Dice and pixel accuracy beside.
 """
 
 from __future__ import annotations
@@ -72,7 +75,37 @@ def _auc(pairs: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]
     return {"auc": roc_auc(torch.softmax(lg, 1)[:, 1], y), "logloss": logloss}
 
 
+def confusion(pred: torch.Tensor, target: torch.Tensor, classes: int) -> torch.Tensor:
+    """classes x classes counts: row = true class, column = predicted."""
+    idx = target.reshape(-1).to(torch.int64) * classes + pred.reshape(-1).to(torch.int64)
+    return torch.bincount(idx, minlength=classes * classes).reshape(classes, classes)
+
+
+def overlap_scores(conf: torch.Tensor) -> dict[str, float]:
+    """Mean IoU and Dice over the classes that occur (in truth or prediction), and pixel accuracy."""
+    conf = conf.double()
+    tp = conf.diag()
+    fp, fn = conf.sum(0) - tp, conf.sum(1) - tp
+    seen = (tp + fp + fn) > 0
+    iou = tp[seen] / (tp + fp + fn)[seen]
+    dice = 2 * tp[seen] / (2 * tp + fp + fn)[seen]
+    return {"miou": float(iou.mean()), "dice": float(dice.mean()), "pixel_accuracy": float(tp.sum() / conf.sum())}
+
+
+def _segment_loss(logits: torch.Tensor, y: torch.Tensor, smoothing: float) -> torch.Tensor:
+    return F.cross_entropy(logits.float(), y, label_smoothing=smoothing)
+
+
+def _miou(pairs: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
+    conf = None
+    for logits, y in pairs:
+        c = confusion(logits.argmax(1).cpu(), y.cpu(), logits.shape[1])
+        conf = c if conf is None else conf + c
+    return overlap_scores(conf) if conf is not None else {"miou": 0.0}
+
+
 TASKS.register("classify", Task("classify", "accuracy", _classify_loss, _top1))
+TASKS.register("segment", Task("segment", "mIoU", _segment_loss, _miou))
 TASKS.register("binary", Task("binary", "auc", lambda lg, y, s: F.cross_entropy(lg.float(), y), _auc))
 
 
