@@ -20,6 +20,9 @@ array (N,) or (N, width) a dense one. A categorical field's vocabulary is the op
 larger than the data's (its table has room to spare), never smaller. Refused naming the field:
 a negative or non-integral id, an id past ``vocab_<field>`` (vocabulary overflow), NaN or inf in
 a dense field, a length that differs from the labels, a ``vocab_<field>`` without its field.
+Or a CSV with a header (a column per field, ``<name>_<i>`` for column i of a dense field wider
+than 1, and ``labels``) beside its schema ``<stem>.schema.yaml`` (``fields:`` written as a space's
+``input.fields``, vocabularies included); a schema field with no column is refused as missing.
 """
 
 from __future__ import annotations
@@ -177,3 +180,65 @@ def load_fields_npz(path: Path, recipe: Any = None) -> Dataset:
     with np.load(path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     return fields_from_arrays(path.stem, arrays, str(path))
+
+
+def _schema_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".schema.yaml")
+
+
+def _read_schema(path: Path) -> tuple[Field, ...]:
+    """``fields:`` as a space's ``input.fields`` writes them, from the YAML beside the CSV."""
+    from hynas.space.loader import _fields_input
+    from hynas.space.yamlio import read_yaml
+
+    raw, _ = read_yaml(path)
+    if not isinstance(raw, dict) or "fields" not in raw:
+        raise SpecError("a field schema is a mapping with 'fields: [...]'.", file=str(path), path="fields")
+    try:
+        return _fields_input({"fields": raw["fields"], "classes": 2}, "fields").fields
+    except SpecError as e:
+        raise e.located(str(path)) from None
+
+
+@dataset_format("fields-csv", "a CSV of feature fields with a header (a column per field, <name>_<i> for the "
+                "i-th column of a wider dense field, and labels) and its schema <stem>.schema.yaml "
+                "(fields: as a space's input.fields)",
+                lambda p: p.is_file() and p.suffix == ".csv" and _schema_path(p).is_file())
+def load_fields_csv(path: Path, recipe: Any = None) -> Dataset:
+    import csv
+
+    schema = _read_schema(_schema_path(path))
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        raise SpecError("the CSV is empty.", file=str(path))
+    head, body = rows[0], rows[1:]
+    col = {name: i for i, name in enumerate(head)}
+    arrays: dict[str, np.ndarray] = {}
+    for name, kind, size in schema:
+        names = [name] if kind == "cat" or size == 1 else [f"{name}_{i}" for i in range(size)]
+        missing = [n for n in names if n not in col]
+        if missing:
+            raise SpecError(f"missing field: no column {', '.join(missing)} in the header.", file=str(path),
+                            path=name, allowed=", ".join(head))
+        x = _numbers(path, name, [[r[col[n]] if col[n] < len(r) else "" for n in names] for r in body])
+        if kind == "cat":
+            if not np.all(np.isfinite(x)) or not np.all(x == np.round(x)):
+                raise SpecError("a categorical field holds whole ids; found a fraction or an empty cell.",
+                                file=str(path), path=name, allowed=f"ids 0..{size - 1}")
+            arrays[name], arrays[f"vocab_{name}"] = x[:, 0].astype(np.int64), np.array(size)
+        else:
+            arrays[name] = x
+    if "labels" not in col:
+        raise SpecError("no 'labels' column in the header.", file=str(path), path="labels", allowed="0, 1")
+    labels = _numbers(path, "labels", [[r[col["labels"]] if col["labels"] < len(r) else "" for r in body]])[0]
+    arrays["labels"] = labels.astype(np.int64) if np.all(labels == np.round(labels)) else labels  # else refused
+    return fields_from_arrays(path.stem, arrays, str(path))
+
+
+def _numbers(path: Path, name: str, cells: list[list[str]]) -> np.ndarray:
+    """Cells as floats (an empty cell is NaN); SpecError naming the field for text that is not a number."""
+    try:
+        return np.array([[float(c) if c.strip() else np.nan for c in row] for row in cells], dtype=np.float64)
+    except ValueError as e:
+        raise SpecError(f"not a number: {e}.", file=str(path), path=name) from None

@@ -105,3 +105,34 @@ def test_a_bad_field_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
               "--run-dir", str(tmp_path / "run")])
     assert e.value.code == 2
     assert "field 'price'" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def _csv(tmp_path: Path, rows: list[str], schema: str = "fields: [{name: user, vocab: 5}, {name: ctx, dense: 2}]"
+         ) -> Path:
+    (tmp_path / "log.schema.yaml").write_text(schema + "\n", encoding="utf-8")
+    path = tmp_path / "log.csv"
+    path.write_text("\n".join(["labels,ctx_1,user,ctx_0", *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_fields_csv_with_its_schema_loads_in_schema_order(tmp_path: Path) -> None:
+    d = load_dataset(str(_csv(tmp_path, ["1,0.5,3,2", "0,1.5,0,-1", "0,2,4,0", "1,0,1,1", "0,1,2,3"])))
+    assert d.fields == (("user", "cat", 5), ("ctx", "dense", 2))
+    assert d.channels == 3 and len(d.train_y) + len(d.val_y) == 5
+    ids = torch.cat([d.train_x[:, 0], d.val_x[:, 0]]).sort().values
+    torch.testing.assert_close(ids, torch.tensor([0.0, 1, 2, 3, 4]))  # the id column, not a ctx column
+
+
+@pytest.mark.parametrize(("rows", "schema", "field", "says"), [
+    (["1,0.5,5,2", "0,1,0,1"], None, "user", "vocabulary overflow"),
+    (["1,,3,2", "0,1,0,1"], None, "ctx", "NaN or inf"),
+    (["1,0.5,3,2", "0,1,0,1"], "fields: [{name: user, vocab: 5}, {name: geo, vocab: 4}]", "geo", "missing field"),
+    (["1,0.5,3.5,2", "0,1,0,1"], None, "user", "whole ids"),
+    (["1,0.5,3,abc", "0,1,0,1"], None, "ctx", "not a number"),
+])
+def test_bad_field_csvs_are_refused_naming_the_field(tmp_path: Path, rows: list[str], schema: str | None,
+                                                     field: str, says: str) -> None:
+    path = _csv(tmp_path, rows, *([schema] if schema else []))
+    with pytest.raises(SpecError) as e:
+        load_dataset(str(path))
+    assert f"field '{field}'" in str(e.value) and says in str(e.value)
