@@ -40,10 +40,17 @@ class Unit:
 
     def shape(self, batch: int = 1) -> tuple[int, ...]:
         """The unit's input tensor shape: (batch, in_ch, L) for 1-D, (batch, in_ch, h, w) for images,
-        (batch, columns) for a field-embedding stem."""
+        (batch, in_ch, h, h, w) for volumes (cubes: depth = h), (batch, columns) for a field-embedding stem."""
         if self.fields:
             return (batch, self.in_ch)
+        if self.dims == 3:
+            return (batch, self.in_ch, self.h, self.h, self.w)
         return (batch, self.in_ch, self.h) if self.dims == 1 else (batch, self.in_ch, self.h, self.w)
+
+    def positions(self, stride: int = 1) -> int:
+        """Positions of the unit's map (input, or output at ``stride``): L, h*w, or d*h*w."""
+        h, w = self.h // stride, self.w // stride  # floor, as the predictor's features always counted
+        return h if self.dims == 1 else h * w * (h if self.dims == 3 else 1)
 
     def build_kwargs(self) -> dict[str, Any]:
         """Constructor keywords beyond the role's positional ones: the knobs, and the schema for a field stem."""
@@ -53,11 +60,13 @@ class Unit:
         return kw
 
     def map_text(self) -> str:
+        if self.dims == 3:
+            return f"{self.h}x{self.h}x{self.w}"
         return f"L{self.h}" if self.dims == 1 else f"{self.h}x{self.w}"
 
     def macs(self) -> int:
-        return int(block_class(self.type).macs(self.in_ch, self.out_ch, self.stride, self.h, self.w,
-                                               **self.build_kwargs()))
+        kw = self.build_kwargs() | ({"dims": 3} if self.dims == 3 else {})  # a 3-D unit's depth is h
+        return int(block_class(self.type).macs(self.in_ch, self.out_ch, self.stride, self.h, self.w, **kw))
 
 
 def validate_arch(arch: Arch) -> None:
@@ -165,7 +174,7 @@ def block_plan(arch: Arch, resolution: int | None = None) -> list[Unit]:
         check = getattr(cls, "check_map", None)
         why = check(h, w, stride, **knobs) if check else None
         if why:
-            shown = f"length-{h} signal" if dims == 1 else f"{h}x{w} map"
+            shown = f"length-{h} signal" if dims == 1 else f"{h}x{h}x{w} volume" if dims == 3 else f"{h}x{w} map"
             raise ArchError(f"{_where(stage, len(d['stages']))} block '{entry['type']}' refuses the {shown} "
                             f"at input {'length' if dims == 1 else 'resolution'} {res}: {why}")
         fields = tuple(tuple(f) for f in d["input"].get("fields", ())) if role == "stem" else ()

@@ -15,7 +15,8 @@ against. Contract, by role (maps are NCHW for images; NCL for 1-D signals and to
 - ``head``:       ``Cls(in_ch, num_classes, **knobs)``, map -> logits.
 
 Each class also gives ``macs(in_ch, out_ch, stride, h, w, **knobs)``: its MACs at an input
-map of h×w (a 1-D block gets h = its length L and w = 1, so ``h * w`` is the token count in every kind), counted by hand the way fvcore counts (the contract tests hold the formula to
+map of h×w (a 1-D block gets h = its length L and w = 1; a 3-D block gets h = w = the cube's side, its
+depth being h too, and the keyword ``dims=3``, so it counts ``h * h * w`` voxels), counted by hand the way fvcore counts (the contract tests hold the formula to
 the traced count within 1%), and may give ``check_map(h, w, stride, **knobs)`` returning
 why a map size is refused (e.g. a window that does not divide it).
 

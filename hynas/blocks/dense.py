@@ -37,7 +37,7 @@ class DenseHead(nn.Module):
         y = self.fc(self.drop(x).movedim(1, -1)).movedim(-1, 1)
         if self.scale == 1:
             return y
-        mode = "linear" if y.ndim == 3 else "bilinear"
+        mode = "linear" if y.ndim == 3 else "bilinear" if y.ndim == 4 else "trilinear"
         return F.interpolate(y, scale_factor=self.scale, mode=mode, align_corners=False)
 
     @staticmethod
@@ -45,8 +45,8 @@ class DenseHead(nn.Module):
         return scale
 
     @staticmethod
-    def macs(in_ch: int, out_ch: int, stride: int, h: int, w: int, **_: object) -> int:
-        return in_ch * out_ch * h * w
+    def macs(in_ch: int, out_ch: int, stride: int, h: int, w: int, *, dims: int = 2, **_: object) -> int:
+        return in_ch * out_ch * h * w * (h if dims == 3 else 1)
 
 
 @register_block("upsample2d", role="upsample", family="dense", dims=(2,),

@@ -51,7 +51,8 @@ def knob_features(unit: Any) -> dict[str, float]:
 
 def unit_features(unit: Any, batch: int = 1) -> dict[str, float]:
     """All features of a unit by name (missing names read as 0 when vectorized)."""
-    out_hw = (unit.h // unit.stride) * (unit.w if getattr(unit, "dims", 2) == 1 else unit.w // unit.stride)
+    out_hw = unit.positions(unit.stride) if hasattr(unit, "positions") else (unit.h // unit.stride) * (unit.w // unit.stride)
+    in_hw = unit.positions() if hasattr(unit, "positions") else unit.h * unit.w
     f = {
         f"role_{unit.role}": 1.0,
         "in_ch": float(unit.in_ch),
@@ -60,7 +61,7 @@ def unit_features(unit: Any, batch: int = 1) -> dict[str, float]:
         "h": float(unit.h),
         "w": float(unit.w),
         "log_macs": math.log1p(float(unit.macs()) * batch),
-        "log_in_elems": math.log1p(batch * unit.in_ch * unit.h * unit.w),
+        "log_in_elems": math.log1p(batch * unit.in_ch * in_hw),
         "log_out_elems": math.log1p(batch * unit.out_ch * out_hw),
         "batch": float(batch),
     }

@@ -51,7 +51,8 @@ def _in_ch(cls) -> int:
 def _formula(cls, knobs: dict, h: int, stride: int = 1, dims: int = 2) -> int:
     role = cls.block_info.role
     out = 10 if role == "head" else OUT_CH
-    return int(cls.macs(_in_ch(cls), out, stride, h, 1 if dims == 1 else h, **knobs))
+    extra = {"dims": 3} if dims == 3 else {}  # a 3-D formula counts depth = h
+    return int(cls.macs(_in_ch(cls), out, stride, h, 1 if dims == 1 else h, **knobs, **extra))
 
 
 def _x(n: int, c: int, h: int, dims: int, **kw) -> torch.Tensor:
@@ -63,7 +64,8 @@ NAMES = BLOCKS.names()
 CASES = [pytest.param(n, d, id=n if d == 2 else f"{n}-{d}d") for n in NAMES for d in BLOCKS.get(n).block_info.dims
          if not BLOCKS.get(n).block_info.fields]
 #: the filler blocks of the small test network, per input kind: stem, body, head
-FILLERS = {2: ("conv_stem", "mbconv", "pool_linear", "conv_down"),
+FILLERS = {3: ("conv3d_stem", "conv3d_block", "pool_linear", "conv3d_down"),
+           2: ("conv_stem", "mbconv", "pool_linear", "conv_down"),
            1: ("conv1d_stem", "mbconv1d", "pool_linear", "conv1d_down")}
 
 
