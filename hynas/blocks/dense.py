@@ -18,7 +18,7 @@ from hynas.blocks.common import ConvBN
 from hynas.space.catalog import choice_knob, float_knob
 
 
-@register_block("dense_head", role="head", family="dense", dims=(1, 2),
+@register_block("dense_head", role="head", family="dense", dims=(1, 2, 3),
                 paper="fully convolutional output (FCN, Long et al. 2015): a linear map per position, upsampled",
                 knobs={"scale": choice_knob(1, (1, 2, 4, 8), "upsampling of the logits back to the input extent"),
                        "dropout": float_knob(0.0, 0.0, 0.9)})

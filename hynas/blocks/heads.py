@@ -11,7 +11,7 @@ from hynas.space.catalog import choice_knob, float_knob, int_knob
 
 @register_block("pool_linear", role="head", family="common", paper="common practice (global average pool + linear)",
                 knobs={"norm": choice_knob("none", ("none", "bn", "ln")), "dropout": float_knob(0.0, 0.0, 0.9)},
-                dims=(1, 2))
+                dims=(1, 2, 3))
 class PoolLinearHead(nn.Module):
     """Global average pool (over every spatial axis: a signal's length or an image's map), norm, dropout, linear."""
 
