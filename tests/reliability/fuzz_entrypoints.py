@@ -110,7 +110,7 @@ def _flags(rng: random.Random, root: Path) -> Case:
     value = rng.choice(FLAG_VALUES[flag])
     run = root / f"run{rng.randrange(10**9)}"
     names = [flag, "objective", "target", "constraint", "sampler", "duration"]
-    return Case("search flags", ["search", "--run-dir", str(run), "--proxy", "naswot", "--budget", "1",
+    return Case("search flags", ["search", "--run-dir", str(run), "--proxy", "naswot", "--no-calibrate", "--budget", "1",
                                  flag, value], names, label=f"{flag} {value[:20]}")
 
 
@@ -125,7 +125,7 @@ def _storage(rng: random.Random, root: Path) -> Case:
         "sqlite:///file:x?mode=memory&uri=true", "http://example.invalid/", "journal:/dev/null",
         f"sqlite:///{d}/afile/x.db", "sqlite:////proc/x.db", "postgresql://", "mysql+nodriver://x/y",
     ])
-    return Case("--storage", ["search", "--run-dir", str(d / "run"), "--proxy", "naswot", "--budget", "1",
+    return Case("--storage", ["search", "--run-dir", str(d / "run"), "--proxy", "naswot", "--no-calibrate", "--budget", "1",
                               "--storage", url], ["--storage"], label=repr(url)[:40])
 
 
