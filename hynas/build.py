@@ -7,7 +7,7 @@ predictor all read the same plan.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torch import nn
@@ -34,6 +34,7 @@ class Unit:
     stage: int  # -1 for stem, len(stages) for head
     dims: int = 2  # 1: h is the length L and w is 1
     fields: tuple[tuple[str, str, int], ...] = ()  # a field-embedding stem: the schema it embeds
+    stem_ch: int = 0  # a head that reads the stem's output (separation masks): the stem's width
 
     def knob_dict(self) -> dict[str, Any]:
         return dict(self.knobs)
@@ -57,6 +58,8 @@ class Unit:
         kw = self.knob_dict()
         if self.fields:
             kw["fields"] = [list(f) for f in self.fields]
+        if self.stem_ch:
+            kw["stem_ch"] = self.stem_ch
         return kw
 
     def map_text(self) -> str:
@@ -212,7 +215,14 @@ def block_plan(arch: Arch, resolution: int | None = None) -> list[Unit]:
             c = b["out"]
         outs.append((c, h, w))
     add("head", d["head"], c, d["input"]["classes"], 1, len(d["stages"]))
-    scale = getattr(block_class(d["head"]["type"]), "dense_scale", None)
+    hcls = block_class(d["head"]["type"])
+    if getattr(hcls, "takes_stem", False):
+        units[-1] = replace(units[-1], stem_ch=stem["out"])
+        hop, red = hcls.stem_stride(**d["head"]["knobs"]), block_class(stem["type"]).reduction(**stem["knobs"])
+        if hop != red or h != res // red:
+            raise ArchError(f"head '{d['head']['type']}' decodes with hop {hop} from a length-{h} body output, but the "
+                            f"stem '{stem['type']}' encodes with stride {red} to length {res // red}: they must match")
+    scale = getattr(hcls, "dense_scale", None)
     if scale is not None and h * scale(**d["head"]["knobs"]) != res:
         k = scale(**d["head"]["knobs"])
         raise ArchError(f"head '{d['head']['type']}': the last map is {h} wide, x{k} gives {h * k}, but dense "

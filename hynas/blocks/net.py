@@ -61,7 +61,10 @@ class HybridNet(nn.Module):
         if ups:
             self.ups = nn.ModuleDict(ups)
         head = arch["head"]
-        self.head = blocks[head["type"]](c, inp["classes"], **head["knobs"])
+        hcls = blocks[head["type"]]
+        self.head_takes_stem = bool(getattr(hcls, "takes_stem", False))  # separation: masks on the encoder's output
+        more = {"stem_ch": stem["out"]} if self.head_takes_stem else {}
+        self.head = hcls(c, inp["classes"], **head["knobs"], **more)
         starts = self._cls_starts()
         if starts:
             self.cls_tokens = nn.ParameterDict(
@@ -77,6 +80,13 @@ class HybridNet(nn.Module):
                     starts[f"{si}_{li}"] = int(layer.cls_in_ch)
                 carrying = uses
         return starts
+
+    def _body(self, x: torch.Tensor) -> torch.Tensor:
+        outs: list[torch.Tensor] = []
+        for si, stage in enumerate(self.stages):
+            x = stage(self._enter(si, x, outs))
+            outs.append(x)
+        return x
 
     def forward_tokens(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The final map and the class token (None when the last layer does not carry one)."""
@@ -115,6 +125,9 @@ class HybridNet(nn.Module):
         return self.forward_tokens(x)[0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.head_takes_stem:
+            enc = self.stem(x)
+            return self.head(self._body(enc), enc)
         x, cls = self.forward_tokens(x)
         if cls is not None and getattr(self.head, "uses_cls", False):
             return self.head(x, cls)

@@ -35,7 +35,8 @@ def unit_key(unit: Any) -> str:
     """Stable text key of a unit's executed configuration (stage excluded)."""
     knobs = json.dumps(dict(unit.knobs), sort_keys=True, separators=(",", ":"))
     shape = f"{unit.h}x{unit.w}" if getattr(unit, "dims", 2) == 2 else unit.map_text()
-    return f"{unit.role}|{unit.type}|{unit.in_ch}>{unit.out_ch}|s{unit.stride}|{shape}|{knobs}"
+    enc = f"|stem{unit.stem_ch}" if getattr(unit, "stem_ch", 0) else ""
+    return f"{unit.role}|{unit.type}|{unit.in_ch}>{unit.out_ch}|s{unit.stride}|{shape}|{knobs}{enc}"
 
 
 def knob_features(unit: Any) -> dict[str, float]:

@@ -11,6 +11,9 @@ the score's name (``metric``) beside it. Tasks:
 - ``segment``: a class per pixel (or frame, or voxel): logits (N, K, ...) against masks (N, ...);
   per-position cross-entropy; mean IoU over the classes present in the masks or the predictions
   (the PASCAL VOC / Cityscapes convention), with mean Dice and pixel accuracy beside.
+- ``separate``: waveforms out (N, sources, L) against the clean sources; loss = minus the
+  permutation-invariant SI-SNR (Le Roux et al. 2019; PIT, Yu et al. 2017); score = the mean
+  SI-SNR improvement in dB over the mixture (the sum of the sources), higher is better.
 """
 
 from __future__ import annotations
@@ -104,7 +107,44 @@ def _miou(pairs: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float
     return overlap_scores(conf) if conf is not None else {"miou": 0.0}
 
 
+def si_snr_t(est: torch.Tensor, ref: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """SI-SNR in dB over the last axis (both zero-meaned first), differentiable."""
+    est = est - est.mean(-1, keepdim=True)
+    ref = ref - ref.mean(-1, keepdim=True)
+    target = (est * ref).sum(-1, keepdim=True) * ref / ((ref * ref).sum(-1, keepdim=True) + eps)
+    noise = est - target
+    return 10 * torch.log10(((target * target).sum(-1) + eps) / ((noise * noise).sum(-1) + eps))
+
+
+def _pit_si_snr(est: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """(N,) mean SI-SNR per example under the best assignment of estimates to sources."""
+    import itertools
+
+    n_src = ref.shape[1]
+    best = None
+    for perm in itertools.permutations(range(n_src)):
+        s = si_snr_t(est[:, list(perm)], ref).mean(1)
+        best = s if best is None else torch.maximum(best, s)
+    return best
+
+
+def _separate_loss(est: torch.Tensor, ref: torch.Tensor, smoothing: float) -> torch.Tensor:
+    return -_pit_si_snr(est.float(), ref.float()).mean()
+
+
+def _si_snri(pairs: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, float]:
+    gains, scores = [], []
+    for est, ref in pairs:
+        est, ref = est.float().cpu(), ref.float().cpu()
+        mix = ref.sum(1, keepdim=True).expand_as(ref)
+        pit = _pit_si_snr(est, ref)
+        gains.append(pit - si_snr_t(mix, ref).mean(1))
+        scores.append(pit)
+    return {"si_snri_db": float(torch.cat(gains).mean()), "si_snr_db": float(torch.cat(scores).mean())}
+
+
 TASKS.register("classify", Task("classify", "accuracy", _classify_loss, _top1))
+TASKS.register("separate", Task("separate", "SI-SNRi (dB)", _separate_loss, _si_snri))
 TASKS.register("segment", Task("segment", "mIoU", _segment_loss, _miou))
 TASKS.register("binary", Task("binary", "auc", lambda lg, y, s: F.cross_entropy(lg.float(), y), _auc))
 

@@ -60,9 +60,10 @@ def _x(n: int, c: int, h: int, dims: int, **kw) -> torch.Tensor:
 
 
 NAMES = BLOCKS.names()
-# field-embedding stems take a table, not a map: tests/blocks/test_fields.py holds them to the same contract
+# field-embedding stems take a table, not a map: tests/blocks/test_fields.py holds them to the same contract,
+# and heads that read the stem's output (separation masks) are held to it in tests/proxy/test_separation.py
 CASES = [pytest.param(n, d, id=n if d == 2 else f"{n}-{d}d") for n in NAMES for d in BLOCKS.get(n).block_info.dims
-         if not BLOCKS.get(n).block_info.fields]
+         if not BLOCKS.get(n).block_info.fields and not getattr(BLOCKS.get(n), "takes_stem", False)]
 #: the filler blocks of the small test network, per input kind: stem, body, head
 FILLERS = {3: ("conv3d_stem", "conv3d_block", "pool_linear", "conv3d_down"),
            2: ("conv_stem", "mbconv", "pool_linear", "conv_down"),
