@@ -110,8 +110,11 @@ def create_model(name: str, *, num_classes: int | None = None, in_chans: int | N
 
     classes = _count(num_classes, "num_classes", LIMITS["classes"])
     channels = _count(in_chans, "in_chans", LIMITS["channels"])
-    a = model_arch(name, arch).with_input(classes=classes, channels=channels)
-    return build_model(a)
+    base = model_arch(name, arch)
+    if channels is not None and "fields" in base.input:
+        raise UserError(f"in_chans: {name} takes feature fields; its columns come from its input.fields, "
+                        "so in_chans does not apply.")
+    return build_model(base.with_input(classes=classes, channels=channels))
 
 
 @dataclass(frozen=True)
