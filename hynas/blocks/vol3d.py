@@ -294,17 +294,26 @@ class WindowAttention3d(nn.Module):
 
     def __init__(self, dim: int, window: int, head_dim: int = 32, qkv_bias: bool = True, misfm: bool = False) -> None:
         super().__init__()
-        self.heads, self.head_dim = heads_for(dim, head_dim), head_dim
+        self.heads, self.head_dim, self.window = heads_for(dim, head_dim), head_dim, window
         inner = self.heads * head_dim
         self.qkv = nn.Linear(dim, 3 * inner, bias=qkv_bias)
         self.table = nn.Parameter(nn.init.trunc_normal_(torch.zeros((2 * window - 1) ** 3, self.heads), std=0.02))
         self.register_buffer("index", rel_index3d(window, misfm), persistent=False)
         self.proj = nn.Linear(inner, dim)
 
-    def forward(self, t: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def _index(self, s: int) -> torch.Tensor:
+        """The table indices for s^3 tokens: a cube smaller than the window (attended whole) uses the
+        offsets of the window's s^3 corner, so the parameters do not depend on the input size."""
+        w = self.window
+        if s == w:
+            return self.index
+        return self.index.reshape((w,) * 6)[:s, :s, :s, :s, :s, :s].reshape(s ** 3, s ** 3)
+
+    def forward(self, t: torch.Tensor, mask: torch.Tensor | None, side: int) -> torch.Tensor:
+        """``t``: (B * windows, side^3, C) tokens of side^3 windows."""
         b, n, _ = t.shape
         q, k, v = self.qkv(t).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        bias = self.table[self.index.reshape(-1)].reshape(n, n, -1).permute(2, 0, 1).to(q.dtype)[None]
+        bias = self.table[self._index(side).reshape(-1)].reshape(n, n, -1).permute(2, 0, 1).to(q.dtype)[None]
         if mask is not None:  # (windows, n, n) per sample, repeated over the batch
             bias = (bias + mask[:, None].to(q.dtype)).repeat(b // mask.shape[0], 1, 1, 1)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
@@ -332,9 +341,9 @@ class SwinBlock3d(nn.Module):
         t = self.norm1(x)
         if shifted:
             t = torch.roll(t, (-s, -s, -s), (1, 2, 3))
-        win = min(win, d)
+        win = min(win, int(d))
         mask = shift_mask3d(d, win, s, x.device) if shifted else None
-        y = reverse3d(self.attn(partition3d(t, win), mask), win, b, d, h, w)
+        y = reverse3d(self.attn(partition3d(t, win), mask, win), win, b, d, h, w)
         if shifted:
             y = torch.roll(y, (s, s, s), (1, 2, 3))
         x = x + self.drop_path(y)
