@@ -24,6 +24,8 @@ def report_cmd(run_dir: str = typer.Argument(..., help="a run directory"),
     from hynas.results.trials import load_run
 
     run = load_run(run_dir)
+    for note in run.notes():  # rows skipped as unreadable, counted
+        typer.echo(note, err=True)
     if not run.complete():
         raise UserError(f"{run_dir}: no completed trial to report yet.")
     lms = load_landmarks(run, landmarks, not no_landmarks)

@@ -33,6 +33,8 @@ def plot_cmd(run_dir: str = typer.Argument(..., help="a run directory"),
     from hynas.results.trials import load_run
 
     run = load_run(run_dir)
+    for note in run.notes():  # rows skipped as unreadable, counted
+        typer.echo(note, err=True)
     if not run.complete():
         raise UserError(f"{run_dir}: no completed trial to plot yet.")
     lms = load_landmarks(run, landmarks, not no_landmarks)
@@ -66,6 +68,8 @@ def export_cmd(run_dir: str = typer.Argument(..., help="a run directory"),
 
     check_output_file(out)  # a directory, '', /proc/... or a path under a file: refused before reading the run
     run = load_run(run_dir)
+    for note in run.notes():  # rows skipped as unreadable, counted
+        typer.echo(note, err=True)
     trial = pick_trial(run, pick)
     bundle = export_bundle(run, trial, Path(out), pick=pick, weights=weights or train_steps > 0, onnx=onnx,
                            train_steps=train_steps)

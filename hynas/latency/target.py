@@ -108,7 +108,7 @@ def parse_target_name(name: str) -> tuple[str, dict[str, int]]:
                 f"target '{name}': suffix '@{s}' is not allowed. Allowed: @tN (N intra-op threads, "
                 f"1..{MAX_THREADS}) and @bN (batch N), each at most once, e.g. ort-cpu@t4@b32."
             )
-        n = int(m.group("n"))
+        n = int(m.group("n")) if len(m.group("n")) <= 9 else 0  # thousands of digits: refused, not parsed
         if not 1 <= n <= (MAX_THREADS if m.group("kind") == "t" else 1 << 16):
             raise UserError(f"target '{name}': '@{s}' is out of range (threads 1..{MAX_THREADS}, batch >= 1).")
         out[SUFFIX_KINDS[m.group("kind")]] = n

@@ -160,6 +160,9 @@ def from_arrays(name: str, images: np.ndarray, labels: np.ndarray, *, val_fracti
     so the split never changes between runs. Normalization statistics come from the train
     part only (the held-out part must not leak into them).
     """
+    from hynas.proxy.checks import check_labelled
+
+    check_labelled(name, {("images", "labels"): (np.asarray(images), np.asarray(labels))})
     shape = _to_ncl if dims == 1 else _to_nchw
     x = shape(np.asarray(images))
     y = np.asarray(labels).astype(np.int64).reshape(-1)
