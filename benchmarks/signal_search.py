@@ -136,6 +136,24 @@ def clst_landmark(run_dir: Path, steps: int) -> dict[str, Any]:
             "per_snr": per_snr(model, data)}
 
 
+def collect(run_dir: Path, model_file: Path, out: Path) -> None:
+    """The report from what already exists (a plot still scoring its other landmarks, the knee exported by hand)."""
+    from hynas.proxy.data import load_dataset
+    from hynas.results.landmarks import load_cache
+    from hynas.results.trials import load_run
+
+    report: dict[str, Any] = {"script": " ".join([sys.executable, *sys.argv]), "machine_start": machine()}
+    report["trials_complete"] = len(load_run(run_dir).complete())
+    report["front"], knee = front_table(run_dir)
+    model = load_export(model_file)
+    report["knee"] = {"trial": knee, "model_file": str(model_file.relative_to(ROOT)),
+                      "params": sum(p.numel() for p in model.parameters()),
+                      "per_snr": per_snr(model, load_dataset("modulation"))}
+    report["landmarks_cached"] = list(load_cache(run_dir).values())
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(report["knee"], indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--run-dir", default="runs/bench_signal")
@@ -146,8 +164,12 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/signal_search.json")
     ap.add_argument("--reuse", action="store_true", help="keep the run directory: the search resumes (nothing "
                     "left to do once its budget is spent) and plot reads its cached landmarks")
+    ap.add_argument("--collect", default="", help="run no command: read the finished search in --run-dir, the "
+                    "landmark scores `hynas plot` cached, and this already exported knee model.py (+ .pt)")
     args = ap.parse_args()
     run_dir = (ROOT / args.run_dir).resolve()
+    if args.collect:
+        return collect(run_dir, Path(args.collect).resolve(), ROOT / args.out)
     if not args.reuse:
         shutil.rmtree(run_dir, ignore_errors=True)
     report: dict[str, Any] = {"script": " ".join([sys.executable, *sys.argv]), "machine_start": machine(),
