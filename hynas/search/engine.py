@@ -317,6 +317,21 @@ class Search:
         return s
 
 
+def _check_existing_rows(cfg: SearchConfig) -> None:
+    """Resuming: the stored study must be readable (check_resumable) before anything is written."""
+    from hynas.search.storage.rows import check_resumable
+    from hynas.search.storage.rundir import open_study, read_meta, storage_url
+
+    if not (Path(cfg.run_dir) / "run.json").is_file():
+        return
+    old = read_meta(cfg.run_dir)
+    try:
+        study = open_study(old)
+    except UserError:  # no study yet (a run.json without one): the search creates it
+        return
+    check_resumable(study, storage_url(old))
+
+
 def run_search(cfg: SearchConfig, progress: Callable[[dict[str, Any]], None] | None = None,
                retry_failed: bool = False) -> SearchSummary:
     """Run (or resume) a search until its budget or time budget is spent (``retry_failed``: re-run the
@@ -340,6 +355,7 @@ def run_search(cfg: SearchConfig, progress: Callable[[dict[str, Any]], None] | N
     problem, space_text = make_problem(cfg)
     problem.preflight()  # an infeasible space is refused before a run directory is written
     backend_preflight(cfg.backend, cfg)  # so is a Ray cluster nothing answers at
+    _check_existing_rows(cfg)  # a resume on rows Optuna cannot read is refused before run.json is rewritten
     meta = prepare(cfg, space_text, _fingerprint(cfg.target))
     study = open_study(meta, make_sampler(cfg.sampler, cfg.seed, len(cfg.objectives)), create=True)
     check_resumable(study, storage_url(meta))  # rows Optuna cannot read (a NULL value): exit 2, not a traceback

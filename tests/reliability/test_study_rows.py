@@ -101,11 +101,11 @@ def test_search_refuses_to_resume_on_null_values(base_run: Path, tmp_path: Path)
     from hynas.errors import UserError
 
     run = _edited(base_run, tmp_path, EDITS["one value NULL"][0])
-    before = _files(run)
+    before, meta = _files(run), (run / "run.json").read_bytes()
     with pytest.raises(UserError) as e:
-        run_search(_cfg(run, 4))
+        run_search(_cfg(run, 4))  # a larger budget: run.json would record it if it were rewritten first
     assert "study.db" in str(e.value) and "new --run-dir" in str(e.value)
-    assert _files(run) == before
+    assert _files(run) == before and (run / "run.json").read_bytes() == meta
 
 
 def test_search_resumes_past_a_complete_trial_without_values(base_run: Path, tmp_path: Path) -> None:
