@@ -150,6 +150,8 @@ def collect(run_dir: Path, model_file: Path, out: Path) -> None:
                       "params": sum(p.numel() for p in model.parameters()),
                       "per_snr": per_snr(model, load_dataset("modulation"))}
     report["landmarks_cached"] = list(load_cache(run_dir).values())
+    if (run_dir / "pareto.json").is_file():
+        report["pareto"] = json.loads((run_dir / "pareto.json").read_text())
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report["knee"], indent=1))
 
