@@ -225,6 +225,10 @@ def calibrate_here(
         timed.append((a, units, r.median_ms, r.reference_ms or 1.0))
         progress(f"  calibration arch {len(timed)}: {r.median_ms:.3f} ms")
     if len(timed) < min(3, archs):
+        if not failures:  # nothing failed: the space is too small to calibrate on
+            raise UserError(f"calibration needs 3 distinct archs, but the space holds only {len(timed)} (a fixed "
+                            f"architecture?); time it directly with --measure, or keep the predictor as shipped "
+                            f"with --no-calibrate.")
         raise UserError(f"calibration timed only {len(timed)} archs on {target} ({'; '.join(failures[:3])}).")
     nominal = nominal_reference([ref for *_, ref in timed])
     samples = [Sample(a, u, ms * nominal / ref) for a, u, ms, ref in timed]

@@ -34,7 +34,7 @@ DIVISORS = (1, 2, 4, 8, 16)
 #: the landmarks drawn when none are named, per input kind (each costs one candidate's scoring);
 #: ``--landmarks all`` draws every shipped reference of the run's kind
 DEFAULT_LANDMARKS = {2: ("nextvit_s", "caformer_s18", "lowformer_b0", "efficientformer_l1", "mobilevit_s"),
-                     1: ("clst", "squeezeformer_xs")}
+                     1: ("clst",), 3: ("pctnet",), "fields": ("hiformer", "autoint_like")}
 
 
 @dataclass
@@ -59,19 +59,26 @@ def reference_dir() -> Path:
     return SPACES_DIR / "reference"
 
 
-def reference_dims(path: Path) -> int:
-    """The input kind a reference file declares (``input.dims``, 2 when absent), read without validating."""
+def reference_dims(path: Path) -> int | str:
+    """The input kind a reference file declares (``input.dims``, 2 when absent; ``"fields"`` for feature
+    fields), read without validating."""
     from hynas.space.yamlio import read_yaml
 
     try:
         raw, _ = read_yaml(path)
+        if "fields" in raw["input"]:
+            return "fields"
         dims = raw["input"].get("dims", 2)
     except Exception:  # noqa: BLE001 - a broken file is reported when it is loaded, not here
         return 2
     return dims if isinstance(dims, int) else 2
 
 
-def reference_files(names: list[str] | None = None, dims: int | None = None) -> list[Path]:
+def _kind_text(arch: Arch) -> str:
+    return "feature-field" if "fields" in arch.input else f"{arch.dims}-D"
+
+
+def reference_files(names: list[str] | None = None, dims: int | str | None = None) -> list[Path]:
     """The shipped reference YAMLs: those named (file stems), or with ``dims`` the defaults of that
     input kind (``DEFAULT_LANDMARKS``), or every one of that kind when ``names`` is ``["all"]``."""
     files = sorted(reference_dir().glob("*.yaml"))
@@ -95,7 +102,10 @@ def pretty_name(stem: str) -> str:
     """``caformer_s18`` -> ``CAFormer-S18`` style labels (the paper names where we know them)."""
     special = {"caformer": "CAFormer", "convformer": "ConvFormer", "cvt": "CvT", "efficientmod": "EfficientMod",
                "nextvit": "Next-ViT", "maxvit": "MaxViT", "uniformer": "UniFormer", "lowformer": "LowFormer",
-               "convit": "ConViT", "fmvit": "FMViT", "ascan": "AsCAN", "moat": "MOAT"}
+               "convit": "ConViT", "fmvit": "FMViT", "ascan": "AsCAN", "moat": "MOAT",
+               "clst": "ClST", "pctnet": "PCT-Net", "autoint": "AutoInt", "hiformer": "Hiformer"}
+    if stem == "autoint_like":
+        return "AutoInt-like"
     head, _, tail = stem.partition("_")
     tail = {"ti": "Ti"}.get(tail, tail.upper())  # ConViT-Ti, as its paper writes it
     return special.get(head, head.capitalize()) + (f"-{tail}" if tail else "")
@@ -211,7 +221,7 @@ def score_landmarks(run: Run, names: list[str] | None = None,
     # At the size the run's candidates were built and timed at (its recipe's resolution, else the data's).
     inp = {"resolution": run.meta["config"].get("input_resolution") or raw_space.input.resolution,
            "classes": raw_space.input.classes, "channels": raw_space.input.channels}
-    dims = raw_space.input.dims
+    dims: int | str = "fields" if raw_space.input.fields else raw_space.input.dims
     cap = _size_cap(run, run_space_rules(run.meta))
     evaluator: Any = None
     out = []
@@ -219,8 +229,9 @@ def score_landmarks(run: Run, names: list[str] | None = None,
         lm = Landmark(path.stem, pretty_name(path.stem))
         try:
             ref = fixed_arch(load_space(path))
-            if ref.dims != dims:
-                raise ValueError(f"it takes {ref.dims}-D inputs and this run's space {dims}-D ones")
+            if ("fields" if "fields" in ref.input else ref.dims) != dims:
+                raise ValueError(f"it takes {_kind_text(ref)} inputs and this run's space {dims}"
+                                 f"{'' if dims == 'fields' else '-D'} ones")
             arch, lm.divisor = adapt(ref, inp, cap)
         except (ArchError, ValueError, UserError) as e:
             lm.skipped = f"cannot run at the run's input: {e}"

@@ -374,7 +374,7 @@ def run_search(cfg: SearchConfig, progress: Callable[[dict[str, Any]], None] | N
     with Heartbeat(search, cfg.heartbeat_s):
         BACKENDS.get(cfg.backend)(search, cfg, emit)
     summary = search.finish()
-    for line in summary_lines(summary):
+    for line in summary_lines(summary, log.best()):
         log.write(line)
     return summary
 
