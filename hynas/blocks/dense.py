@@ -34,7 +34,9 @@ class DenseHead(nn.Module):
         self.fc = nn.Linear(in_ch, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.fc(self.drop(x).movedim(1, -1)).movedim(-1, 1)
+        nd = x.ndim  # explicit axes: ONNX export refuses the negative ones movedim(1, -1) makes
+        last = self.fc(self.drop(x).permute(0, *range(2, nd), 1))
+        y = last.permute(0, nd - 1, *range(1, nd - 1))
         if self.scale == 1:
             return y
         mode = "linear" if y.ndim == 3 else "bilinear" if y.ndim == 4 else "trilinear"

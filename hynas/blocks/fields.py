@@ -4,8 +4,10 @@ A feature-field input (``input: {fields: [...]}``) is a (N, columns) float table
 categorical field holding its id, ``width`` columns per dense field. ``field_embed`` looks each
 categorical id up in its own table and projects each dense field with its own linear map
 (AutoInt, Song et al. 2019; DCN-V2, Wang et al. 2021; Hiformer, Gui et al. 2023 all embed this
-way), giving (N, out_ch, n_fields) tokens that every 1-D token block then mixes. MACs: the
-dense projections (lookups carry no multiply-adds).
+way), giving (N, out_ch, n_fields) tokens that every 1-D token block then mixes. Ids outside a
+field's vocabulary are clamped to its first or last id (training data with such ids is refused
+when it is loaded), so the network runs on any table, e.g. the random inputs latency is timed
+on. MACs: the dense projections (lookups carry no multiply-adds).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class FieldEmbed(nn.Module):
         super().__init__()
         fields = fields or []
         self.kinds = [str(k) for _, k, _ in fields]
+        self.sizes = [int(s) for _, _, s in fields]
         self.spans: list[tuple[int, int]] = []
         col = 0
         tables = []
@@ -41,9 +44,9 @@ class FieldEmbed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tokens = []
-        for kind, (a, b), table in zip(self.kinds, self.spans, self.tables):
-            if kind == "cat":
-                tokens.append(table(x[:, a].long()))
+        for kind, size, (a, b), table in zip(self.kinds, self.sizes, self.spans, self.tables):
+            if kind == "cat":  # an id outside the table (timing on random inputs, serving) is clamped to its ends
+                tokens.append(table(x[:, a].long().clamp(0, size - 1)))
             else:
                 tokens.append(table(x[:, a:b]))
         return self.norm(torch.stack(tokens, 1)).transpose(1, 2)
