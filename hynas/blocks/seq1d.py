@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hynas.blocks.base import register_block
-from hynas.blocks.common import ACT_KNOB, down, heads_for, make_act
+from hynas.blocks.common import ACT_KNOB, down, make_act
+from hynas.blocks.vit import Attention, attention_macs
 from hynas.space.catalog import bool_knob, choice_knob, float_knob, int_knob
 
 SEQ = (1,)
@@ -57,12 +58,6 @@ def conv1d_macs(in_ch: int, out_ch: int, kernel: int, l_out: int, groups: int = 
 
 def proj1d_macs(in_ch: int, out_ch: int, stride: int, length: int) -> int:
     return in_ch * out_ch * down(length, stride) if in_ch != out_ch else 0
-
-
-def seq_attention_macs(dim: int, head_dim: int, n: int) -> int:
-    """Fused q/k/v projection, q@k^T, attn@v and the output projection for n tokens."""
-    inner = heads_for(dim, head_dim) * head_dim
-    return n * dim * 3 * inner + 2 * n * n * inner + n * inner * dim
 
 
 def _stem_strides(reduction: int, layers: int) -> list[int]:
@@ -199,23 +194,6 @@ class ConvNeXt1d(nn.Module):
         return proj1d_macs(in_ch, out_ch, stride, h) + (kernel * out_ch + 2 * out_ch * out_ch * mlp_ratio) * h
 
 
-class SeqAttention(nn.Module):
-    """Multi-head self-attention over tokens (B, N, C): fused q/k/v projection, SDPA, output projection."""
-
-    def __init__(self, dim: int, head_dim: int = 32, qkv_bias: bool = True) -> None:
-        super().__init__()
-        self.heads = heads_for(dim, head_dim)
-        self.head_dim = head_dim
-        self.qkv = nn.Linear(dim, 3 * self.heads * head_dim, bias=qkv_bias)
-        self.proj = nn.Linear(self.heads * head_dim, dim)
-
-    def forward(self, t: torch.Tensor) -> torch.Tensor:
-        b, n, _ = t.shape
-        q, k, v = self.qkv(t).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(y.transpose(1, 2).reshape(b, n, self.heads * self.head_dim))
-
-
 @register_block("mhsa1d", role="body", family="seq1d", dims=SEQ, attention=True, can_stride=True,
                 paper="pre-norm transformer block (Vaswani et al. 2017; ViT); CPE from CPVT (Chu et al. 2023)",
                 knobs={"head_dim": choice_knob(32, (8, 16, 32, 36, 64)), "mlp_ratio": int_knob(4, 1, 8),
@@ -230,7 +208,7 @@ class SeqTransformer(nn.Module):
         self.inp = ChannelProj1d(in_ch, out_ch, stride)
         self.cpe = nn.Conv1d(out_ch, out_ch, 3, 1, 1, groups=out_ch) if cpe else None
         self.norm1 = nn.LayerNorm(out_ch)
-        self.attn = SeqAttention(out_ch, head_dim, qkv_bias)
+        self.attn = Attention(out_ch, head_dim, qkv_bias)  # the token attention of the image blocks
         self.norm2 = nn.LayerNorm(out_ch)
         self.fc1 = nn.Linear(out_ch, out_ch * mlp_ratio)
         self.act = make_act(act)
@@ -249,7 +227,7 @@ class SeqTransformer(nn.Module):
     def macs(in_ch: int, out_ch: int, stride: int, h: int, w: int, *, head_dim: int = 32, mlp_ratio: int = 4,
              cpe: bool = True, **_: object) -> int:
         n = down(h, stride)
-        m = proj1d_macs(in_ch, out_ch, stride, h) + seq_attention_macs(out_ch, head_dim, n)
+        m = proj1d_macs(in_ch, out_ch, stride, h) + attention_macs(out_ch, head_dim, n)
         return m + 2 * n * out_ch * out_ch * mlp_ratio + (3 * out_ch * n if cpe else 0)
 
 
