@@ -103,7 +103,7 @@ def search_cmd(
                               device=device, train_samples=train_samples, teacher=teacher,
                               distill_temperature=distill_temperature, distill_weight=distill_weight,
                               threads=threads, loader_workers=loader_workers)
-    steps, input_res = _recipe_sizes(rec, dataset, table, space)
+    steps, input_res, metric = _recipe_sizes(rec, dataset, table, space)
     cfg = SearchConfig(space=space, run_dir=run_dir, target=target, budget=budget,
                        time_budget_s=parse_duration(time_budget), sampler=sampler or default_sampler(len(objs)), seed=seed, storage=storage or None,
                        objectives=objs, dataset=dataset, proxy=proxy, train_steps=steps,
@@ -113,7 +113,7 @@ def search_cmd(
                        table=table or None, table_accuracy=table_accuracy or None,
                        table_latency=table_latency or None, table_test=table_test or None, screen=screen, prune=prune,
                        heartbeat_s=heartbeat or None, trial_timeout_s=parse_duration(trial_timeout, "--trial-timeout"),
-                       trial_memory_mb=trial_memory or None)
+                       trial_memory_mb=trial_memory or None, metric=metric)
     _check_names(cfg)
     _check_before_writing(cfg)
     if not table:  # after validation: calibrating writes RUN/predictor-<target>.json
@@ -138,10 +138,10 @@ def search_cmd(
                f"`hynas export {run_dir} --pick knee`")
 
 
-def _recipe_sizes(rec: Any, dataset: str, table: str, space: str) -> tuple[int, int | None]:
+def _recipe_sizes(rec: Any, dataset: str, table: str, space: str) -> tuple[int, int | None, str]:
     """Steps per candidate and the size candidates are built at; prints the recipe line (first lines of a run)."""
     if table:
-        return rec.steps or 300, None
+        return rec.steps or 300, None, ""
     from hynas.proxy.data import DATASETS, load_dataset
     from hynas.proxy.device import check_runtime
     from hynas.proxy.recipe import describe
@@ -159,7 +159,9 @@ def _recipe_sizes(rec: Any, dataset: str, table: str, space: str) -> tuple[int, 
     from hynas.space import load_space
 
     check_data_fits(data, load_space(space), dataset)  # an image set on a signal space: refused before writing
-    return rec.total_steps(data.train_size(rec)), rec.model_size(data.resolution)
+    from hynas.proxy.tasks import task_of
+
+    return rec.total_steps(data.train_size(rec)), rec.model_size(data.resolution), task_of(data).metric
 
 
 def _check_names(cfg: Any) -> None:

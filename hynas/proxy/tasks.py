@@ -146,7 +146,7 @@ def _si_snri(pairs: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, fl
 TASKS.register("classify", Task("classify", "accuracy", _classify_loss, _top1))
 TASKS.register("separate", Task("separate", "SI-SNRi (dB)", _separate_loss, _si_snri))
 TASKS.register("segment", Task("segment", "mIoU", _segment_loss, _miou))
-TASKS.register("binary", Task("binary", "auc", lambda lg, y, s: F.cross_entropy(lg.float(), y), _auc))
+TASKS.register("binary", Task("binary", "AUC", lambda lg, y, s: F.cross_entropy(lg.float(), y), _auc))
 
 
 def task_of(data: object) -> Task:

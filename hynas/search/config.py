@@ -86,6 +86,7 @@ class SearchConfig:
     recipe: dict[str, Any] = field(default_factory=dict)  # hynas.proxy.recipe.TrainRecipe fields; {}: steps=train_steps
     input_resolution: int | None = None  # candidates built, timed, exported at this size; None: the data's
     latency_predictor: dict[str, Any] = field(default_factory=dict)  # how latencies are got (hynas.latency.source)
+    metric: str = ""  # what the accuracy objective is on this dataset's task (accuracy, mIoU, auc, ...); display only
 
     def __post_init__(self) -> None:
         for o in self.objectives:

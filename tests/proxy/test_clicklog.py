@@ -47,7 +47,7 @@ def _space(fields: list[dict]) -> object:
 
 def test_registered_clicklog_matches_a_space_built_from_its_schema() -> None:
     data = load_dataset("clicklog")
-    assert data.fields == CLICKLOG_FIELDS and task_of(data).metric == "auc" and data.classes == 2
+    assert data.fields == CLICKLOG_FIELDS and task_of(data).metric == "AUC" and data.classes == 2
     assert len(data.train_y) == 48_000 and len(data.val_y) == 12_000
     schema = [{"name": n, "vocab": s} if k == "cat" else {"name": n, "dense": s} for n, k, s in CLICKLOG_FIELDS]
     check_data_fits(data, _space(schema), "clicklog")

@@ -32,7 +32,8 @@ class Scorer:
         """The objective named by what it is, e.g. 'held-out accuracy, train 300 steps on digits (fraction)'."""
         if self.trains:
             metric = cfg.get("metric") or "accuracy"
-            return f"held-out {metric}, train {self.detail(cfg)} on {cfg['dataset']} (fraction)"
+            unit = "dB" if "dB" in metric else "fraction"
+            return f"held-out {metric.replace(' (dB)', '')}, train {self.detail(cfg)} on {cfg['dataset']} ({unit})"
         return f"{self.name} zero-cost score (higher is better; not an accuracy)"
 
     def short(self) -> str:
