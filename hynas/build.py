@@ -247,7 +247,7 @@ def _halve(size: int, factor: int, res: int, where: str, dims: int = 2) -> int:
     if size % factor or size // factor < 1:
         if dims == 1:
             raise ArchError(f"{where}: a length-{size} signal cannot be reduced by {factor} (input length {res}); "
-                            f"use a length divisible by the network's total stride")
+                            f"use a length (input.length, or --resolution) divisible by the network's total stride")
         raise ArchError(f"{where}: a {size}x{size} map cannot be reduced by {factor} (input resolution {res}); "
                         f"use a resolution divisible by the network's total stride")
     return size // factor
