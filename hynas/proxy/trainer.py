@@ -42,6 +42,7 @@ class TrainResult:
     pruned: bool = False
     resolution: int = 0  # the size trained and evaluated at
     images_per_s: float = 0.0  # training images per second, evaluations excluded
+    scores: dict[str, float] = field(default_factory=dict)  # every figure of the task's last evaluation (AUC, log loss)
 
 
 @contextlib.contextmanager
@@ -85,10 +86,16 @@ def _to(x: torch.Tensor, y: torch.Tensor, rt: Runtime) -> tuple[torch.Tensor, to
     return x.to(rt.device, non_blocking=True, memory_format=fmt), y.to(rt.device, non_blocking=True)
 
 
-def _accuracy(model: nn.Module, batches: Any, rt: Runtime, task: Task | None = None) -> float:
-    """The held-out score: top-1 accuracy, or the score of the dataset's task (its first figure)."""
+def _accuracy(model: nn.Module, batches: Any, rt: Runtime, task: Task | None = None,
+              keep: dict[str, float] | None = None) -> float:
+    """The held-out score: top-1 accuracy, or the score of the dataset's task (its first figure; ``keep``
+    receives all of them)."""
     if task is not None and task.name != "classify":
-        return next(iter(task_scores(model, batches, rt, task).values()))
+        figures = task_scores(model, batches, rt, task)
+        if keep is not None:
+            keep.clear()
+            keep.update(figures)
+        return next(iter(figures.values()))
     was_training = model.training
     model.eval()
     correct, seen = torch.zeros((), dtype=torch.int64, device=rt.device), 0
@@ -197,6 +204,7 @@ def _train(model: nn.Module, data: Any, r: TrainRecipe, rt: Runtime, size: int, 
     tail: deque[torch.Tensor] = deque(maxlen=max(1, total // 10))
     history: list[tuple[int, float]] = []
     step, pruned, acc, eval_s = 0, False, 0.0, 0.0
+    figures: dict[str, float] = {}
     model.train()
     for step in range(1, total + 1):
         x, y = _to(*next(batches), rt)
@@ -211,7 +219,7 @@ def _train(model: nn.Module, data: Any, r: TrainRecipe, rt: Runtime, size: int, 
         if step % eval_every == 0 or step == total:
             te = time.perf_counter()
             limit = None if step >= total else r.interim_eval_samples
-            acc = _accuracy(model, data.eval_batches(size, limit, recipe=r, pin=rt.cuda), rt, task)
+            acc = _accuracy(model, data.eval_batches(size, limit, recipe=r, pin=rt.cuda), rt, task, figures)
             eval_s += time.perf_counter() - te
             history.append((step, acc))
             if step < total and report is not None and report(step, acc):
@@ -222,7 +230,7 @@ def _train(model: nn.Module, data: Any, r: TrainRecipe, rt: Runtime, size: int, 
     seconds = time.perf_counter() - t0
     return TrainResult(val_accuracy=acc, train_loss=sum(losses) / len(losses), steps=step, seconds=seconds,
                        history=history, pruned=pruned, resolution=size,
-                       images_per_s=step * r.batch_size / max(1e-9, seconds - eval_s))
+                       images_per_s=step * r.batch_size / max(1e-9, seconds - eval_s), scores=dict(figures))
 
 
 def _check_finite(tail: deque[torch.Tensor], step: int) -> None:

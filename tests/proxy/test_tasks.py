@@ -51,3 +51,4 @@ def test_binary_task_trains_and_reports_auc() -> None:
     res = train_proxy(model, data, recipe=TrainRecipe(steps=300, batch_size=64, lr=3e-3))
     assert "binary" in TASKS.names() and data.describe()["task"] == "binary"
     assert 0.8 < res.val_accuracy <= 1.0  # the score is the AUC, not top-1
+    assert res.scores["auc"] == res.val_accuracy and 0 < res.scores["logloss"] < 0.7

@@ -67,6 +67,7 @@ def _train(model: Any, data: Any, cfg: Any, report: Any) -> tuple[float, dict[st
     res = train_proxy(model, data, recipe=cfg.train_recipe(), report=report)
     return float(res.val_accuracy), {"train_seconds": round(res.seconds, 2), "train_loss": float(res.train_loss),
                                      "history": [list(h) for h in res.history], "metric": task_of(data).metric,
+                                     **({"task_scores": res.scores} if res.scores else {}),
                                      "train_resolution": res.resolution, "images_per_s": round(res.images_per_s, 1)}
 
 
