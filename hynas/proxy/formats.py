@@ -132,6 +132,10 @@ def load_npz(path: Path, recipe: TrainRecipe | None = None) -> Dataset:
             arrays = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, EOFError, OSError) as e:  # half-written or truncated: refused like bad arrays
         raise ValueError(f"not a readable .npz ({type(e).__name__}: {e})") from None
+    if "masks" in arrays:  # segmentation: images + masks, checked and built in hynas.proxy.segdata
+        from hynas.proxy.segdata import masks_from_npz
+
+        return masks_from_npz(path, arrays)
     if "signals" in arrays:  # 1-D sequences: checked and built in hynas.proxy.wavfolder
         from hynas.proxy.wavfolder import signals_from_npz
 

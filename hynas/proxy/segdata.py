@@ -13,6 +13,8 @@ shapes painted over earlier ones. Seeded and vectorised: the same arrays on ever
 from __future__ import annotations
 
 import functools
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,12 +64,16 @@ def shapes_seg_arrays(n: int = 1500, seed: int = 0) -> tuple[np.ndarray, np.ndar
 
 
 def from_masks(name: str, images: np.ndarray, masks: np.ndarray, *, classes: int, val_fraction: float = 0.2,
-               seed: int = 0) -> Dataset:
-    """A segmentation ``Dataset``: float images (N, C, H, W), integer masks (N, H, W), a seeded split,
-    per-channel normalisation from the train part."""
-    order = np.random.default_rng(seed).permutation(len(images))
-    n_val = max(1, round(len(images) * val_fraction))
-    tr, va = order[n_val:], order[:n_val]
+               seed: int = 0, n_val: int | None = None) -> Dataset:
+    """A segmentation ``Dataset``: float images (N, C, H, W), integer masks (N, H, W), a seeded split
+    (or, with ``n_val``, the last ``n_val`` images held out as given), per-channel normalisation from
+    the train part."""
+    if n_val is not None:
+        tr, va = np.arange(len(images) - n_val), np.arange(len(images) - n_val, len(images))
+    else:
+        order = np.random.default_rng(seed).permutation(len(images))
+        cut = max(1, round(len(images) * val_fraction))
+        tr, va = order[cut:], order[:cut]
     mean = images[tr].mean(axis=(0, 2, 3), keepdims=True)
     std = images[tr].std(axis=(0, 2, 3), keepdims=True) + 1e-6
     to_x = lambda a: torch.from_numpy(np.ascontiguousarray(((a - mean) / std).astype(np.float32)))
@@ -82,3 +88,70 @@ def shapes_seg(root: str | None = None, download: bool = False) -> Dataset:
     """1,500 64x64 striped images with discs, squares and triangles to segment (4 classes), 1,200/300 split."""
     images, masks = shapes_seg_arrays()
     return from_masks("shapes_seg", images, masks, classes=CLASSES)
+
+
+MASKS_ALLOWED = ("images (N,H,W / N,H,W,C / N,C,H,W; or volumes N,C,D,H,W) with masks (N,H,W / N,D,H,W) of "
+                 "class ids 0..K-1 at the same size, optionally val_images/val_masks")
+
+
+def masks_from_npz(path: Any, arrays: dict[str, np.ndarray]) -> Dataset:
+    """A segmentation ``Dataset`` from an .npz's ``images``/``masks`` (and ``val_images``/``val_masks``).
+
+    Every refusal is a ``SpecError`` naming the file and key: missing arrays, a mask whose size or count
+    disagrees with its images, mask values that are not class ids, NaN/inf pixels, one class only.
+    """
+    from hynas.errors import SpecError
+    from hynas.proxy.checks import check_images, check_labels
+
+    need = ["images", "masks"] + (["val_images", "val_masks"] if "val_images" in arrays or "val_masks" in arrays
+                                  else [])
+    missing = [k for k in need if k not in arrays]
+    if missing:
+        raise SpecError(f"has masks but no {' or '.join(missing)} (found {', '.join(sorted(arrays))}).",
+                        file=str(path), path=missing[0], allowed=MASKS_ALLOWED)
+    splits = [("images", "masks")] + ([("val_images", "val_masks")] if "val_images" in arrays else [])
+    pairs = []
+    for xk, mk in splits:
+        x, m = np.asarray(arrays[xk]), np.asarray(arrays[mk])
+        check_images(path, xk, x)
+        ids = check_labels(path, mk, m.reshape(-1)).reshape(m.shape)
+        x = _channels_first(x, m)
+        if x is None:
+            raise SpecError(f"images of shape {np.asarray(arrays[xk]).shape} and masks of shape {m.shape} disagree: "
+                            "one mask per image, at the image's size.", file=str(path), path=mk, allowed=MASKS_ALLOWED)
+        pairs.append((x, ids))
+    classes = int(max(int(m.max()) for _, m in pairs)) + 1
+    if len(np.unique(pairs[0][1])) < 2:
+        raise SpecError("the training masks hold one class only.", file=str(path), path="masks",
+                        allowed="two or more classes (background counts)")
+    (x, m) = pairs[0]
+    name = Path(str(path)).stem
+    if x.ndim == 5:
+        if len(pairs) == 2:
+            raise SpecError("volumes take one set (a seeded 20% is held out); drop val_images/val_masks or merge "
+                            "them into images/masks.", file=str(path), path="val_images", allowed=MASKS_ALLOWED)
+        from hynas.proxy.segdata3d import from_volumes
+
+        return from_volumes(name, x, m, classes=classes)
+    if len(pairs) == 2:
+        if pairs[1][0].shape[1:] != x.shape[1:]:
+            raise SpecError(f"held-out images are {pairs[1][0].shape[1:]} but training images {x.shape[1:]}.",
+                            file=str(path), path="val_images", allowed=MASKS_ALLOWED)
+        xv, mv = pairs[1]
+        return from_masks(name, np.concatenate([x, xv]), np.concatenate([m, mv]), classes=classes, n_val=len(xv))
+    return from_masks(name, x, m, classes=classes)
+
+
+def _channels_first(x: np.ndarray, m: np.ndarray) -> np.ndarray | None:
+    """Images as float32 N,C,... scaled to [0, 1] for uint8, or None when they do not match the masks."""
+    x = x.astype(np.float32) / (255.0 if x.dtype == np.uint8 else 1.0)
+    if len(x) != len(m):
+        return None
+    spatial = m.shape[1:]
+    if x.shape[1:] == spatial:
+        return x[:, None]
+    if x.ndim == m.ndim + 1 and x.shape[2:] == spatial:
+        return x
+    if x.ndim == m.ndim + 1 and x.shape[1:-1] == spatial:
+        return np.moveaxis(x, -1, 1)
+    return None

@@ -98,3 +98,31 @@ def test_seg_search_and_export(tmp_path: Path, capsys: pytest.CaptureFixture) ->
 
     net = load_generated((tmp_path / "model.py").read_text()).build().eval()
     assert net(torch.zeros(1, 1, 64, 64)).shape == (1, 4, 64, 64)
+
+
+def _npz(path: Path, **arrays) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+def test_users_image_mask_npz_loads_and_bad_ones_are_refused(tmp_path: Path) -> None:
+    from hynas.errors import SpecError
+
+    imgs, masks = shapes_seg_arrays(40, seed=1)
+    ok = _npz(tmp_path / "seg.npz", images=(imgs[:30, 0] * 255).astype(np.uint8), masks=masks[:30],
+              val_images=(imgs[30:, 0] * 255).astype(np.uint8), val_masks=masks[30:])
+    data = load_dataset(str(ok))
+    assert data.task == "segment" and data.classes == 4 and len(data.val_y) == 10 and data.train_x.shape[1:] == (1, 64, 64)
+    bad = {
+        "size": dict(images=imgs[:, 0], masks=masks[:, :32, :32]),
+        "count": dict(images=imgs[:10, 0], masks=masks[:9]),
+        "ids": dict(images=imgs[:, 0], masks=masks.astype(np.float32) + 0.5),
+        "negative": dict(images=imgs[:, 0], masks=masks - 1),
+        "nan": dict(images=np.where(imgs[:, 0] > 0.99, np.nan, imgs[:, 0]), masks=masks),
+        "one class": dict(images=imgs[:, 0], masks=np.zeros_like(masks)),
+        "no masks for val": dict(images=imgs[:, 0], masks=masks, val_images=imgs[:5, 0]),
+    }
+    for what, arrays in bad.items():
+        with pytest.raises(SpecError) as e:
+            load_dataset(str(_npz(tmp_path / f"{what.replace(' ', '_')}.npz", **arrays)))
+        assert f"{what.replace(' ', '_')}.npz" in str(e.value), (what, str(e.value))
