@@ -114,13 +114,13 @@ def test_users_image_mask_npz_loads_and_bad_ones_are_refused(tmp_path: Path) -> 
     data = load_dataset(str(ok))
     assert data.task == "segment" and data.classes == 4 and len(data.val_y) == 10 and data.train_x.shape[1:] == (1, 64, 64)
     bad = {
-        "size": dict(images=imgs[:, 0], masks=masks[:, :32, :32]),
-        "count": dict(images=imgs[:10, 0], masks=masks[:9]),
-        "ids": dict(images=imgs[:, 0], masks=masks.astype(np.float32) + 0.5),
-        "negative": dict(images=imgs[:, 0], masks=masks - 1),
-        "nan": dict(images=np.where(imgs[:, 0] > 0.99, np.nan, imgs[:, 0]), masks=masks),
-        "one class": dict(images=imgs[:, 0], masks=np.zeros_like(masks)),
-        "no masks for val": dict(images=imgs[:, 0], masks=masks, val_images=imgs[:5, 0]),
+        "size": {"images": imgs[:, 0], "masks": masks[:, :32, :32]},
+        "count": {"images": imgs[:10, 0], "masks": masks[:9]},
+        "ids": {"images": imgs[:, 0], "masks": masks.astype(np.float32) + 0.5},
+        "negative": {"images": imgs[:, 0], "masks": masks - 1},
+        "nan": {"images": np.where(imgs[:, 0] > 0.99, np.nan, imgs[:, 0]), "masks": masks},
+        "one class": {"images": imgs[:, 0], "masks": np.zeros_like(masks)},
+        "no masks for val": {"images": imgs[:, 0], "masks": masks, "val_images": imgs[:5, 0]},
     }
     for what, arrays in bad.items():
         with pytest.raises(SpecError) as e:
