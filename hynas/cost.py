@@ -129,6 +129,55 @@ def peak_activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
     return mode.peak
 
 
+def predict_activation_bytes(arch: Arch, resolution: int | None = None, batch: int = 1,
+                             bytes_per_value: int = 4) -> int:
+    """Predicted peak activation memory of one inference forward, from the plan alone (nothing is built).
+
+    The largest over units of its input plus its output plus the stage outputs a later skip still
+    holds (a U-Net keeps its encoder levels alive), in fp32. A block's own intermediates (an MBConv's
+    expansion, attention scores) are not in it, so it is a floor; docs/BENCHMARKS.md compares it with
+    ``peak_activation_bytes`` measured by running the network.
+    """
+    from hynas.build import block_plan
+
+    d = arch.to_dict()
+    units = block_plan(arch, resolution)
+    needed = {st["skip"]: i for i, st in enumerate(d["stages"]) if "skip" in st}  # source stage -> last user
+    ends: dict[int, int] = {}  # stage -> its output's size, once it has ended
+    peak = 0
+    for k, u in enumerate(units):
+        out_pos = u.positions(u.stride) if u.role != "upsample" else u.positions() * (2 if u.dims == 1 else 4 if
+                                                                                       u.dims == 2 else 8)
+        held = sum(v for s, v in ends.items() if needed.get(s, -1) >= u.stage)
+        peak = max(peak, u.in_ch * u.positions() + u.out_ch * out_pos + held)
+        nxt = units[k + 1] if k + 1 < len(units) else None
+        if 0 <= u.stage < len(d["stages"]) and (nxt is None or nxt.stage != u.stage):
+            ends[u.stage] = u.out_ch * out_pos
+    return int(peak * batch * bytes_per_value)
+
+
+_SCALES: dict[tuple[str, int], float] = {}
+
+
+def activation_scale(space: Any, samples: int = 4, seed: int = 0) -> float:
+    """How far the plan's floor falls below the measured peak in this space: the largest measured /
+    predicted ratio over ``samples`` sampled archs (each built and run once at batch 1 on CPU; cached
+    per space), so ``predict_activation_bytes * activation_scale`` bounds the sampled ones from above."""
+    import random
+
+    from hynas.space.sampling import sample
+
+    key = (space.name, hash(space.raw))
+    if key not in _SCALES:
+        rng, ratios = random.Random(seed), []
+        for _ in range(samples):
+            a = sample(space, rng)
+            model = build_model(a).eval()
+            ratios.append(peak_activation_bytes(model, torch.zeros(a.input_shape(1))) / max(1, predict_activation_bytes(a)))
+        _SCALES[key] = max(1.0, max(ratios))
+    return _SCALES[key]
+
+
 def arch_cost(arch: Arch, resolution: int | None = None, memory: bool = True) -> Cost:
     """Params, traced MACs and (optionally) peak activation memory of an arch at batch 1."""
     res = resolution or arch.input["resolution"]

@@ -86,6 +86,9 @@ def search_cmd(
                                      "recorded as failed (runs each candidate in a child process)"),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="resume by evaluating again exactly the "
                                       "trials that failed (as new trials; the failed ones stay recorded), then stop"),
+    max_activation_mb: float = typer.Option(0.0, help="reject, before building it, a candidate whose predicted "
+                                            "peak activations (batch 1, fp32) exceed this many MB (overrides the "
+                                            "space's rules.max_activation_mb)"),
 ) -> None:
     """Multi-objective search (accuracy vs latency) within a budget; resumable."""
     from hynas.latency.predict import latency_source
@@ -113,7 +116,8 @@ def search_cmd(
                        table=table or None, table_accuracy=table_accuracy or None,
                        table_latency=table_latency or None, table_test=table_test or None, screen=screen, prune=prune,
                        heartbeat_s=heartbeat or None, trial_timeout_s=parse_duration(trial_timeout, "--trial-timeout"),
-                       trial_memory_mb=trial_memory or None, metric=metric)
+                       trial_memory_mb=trial_memory or None, metric=metric,
+                       max_activation_mb=max_activation_mb or None)
     _check_names(cfg)
     _check_before_writing(cfg)
     if not table:  # after validation: calibrating writes RUN/predictor-<target>.json

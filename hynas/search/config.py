@@ -87,6 +87,7 @@ class SearchConfig:
     input_resolution: int | None = None  # candidates built, timed, exported at this size; None: the data's
     latency_predictor: dict[str, Any] = field(default_factory=dict)  # how latencies are got (hynas.latency.source)
     metric: str = ""  # what the accuracy objective is on this dataset's task (accuracy, mIoU, auc, ...); display only
+    max_activation_mb: float | None = None  # overrides the space's rules.max_activation_mb
 
     def __post_init__(self) -> None:
         for o in self.objectives:
@@ -102,6 +103,8 @@ class SearchConfig:
             raise UserError("--train-steps must be at least 1.")
         if self.workers < 1:
             raise UserError(f"--workers must be at least 1, got {self.workers}.")
+        if self.max_activation_mb is not None and not (0 < self.max_activation_mb < float("inf")):
+            raise UserError(f"--max-activation-mb must be a positive number of MB, got {self.max_activation_mb}.")
         if not self.worker_cpus > 0:
             raise UserError(f"--worker-cpus must be positive, got {self.worker_cpus}.")
         if not self.worker_gpus >= 0:

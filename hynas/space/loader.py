@@ -235,7 +235,8 @@ def _check_dims(info: Any, path: str, cat: Catalog) -> None:
 def _rules(node: Any, path: str) -> Rules:
     if node is None:
         return Rules()
-    m = _mapping(node, path, ("attention_from_stage", "asymmetric", "max_params", "max_macs", "min_params"))
+    m = _mapping(node, path, ("attention_from_stage", "asymmetric", "max_params", "max_macs", "min_params",
+                              "max_activation_mb"))
     asym = m.get("asymmetric", False)
     if not isinstance(asym, bool):
         raise SpecError(f"must be true or false, got {asym!r}.", path=f"{path}.asymmetric", allowed=(True, False))
@@ -247,6 +248,8 @@ def _rules(node: Any, path: str) -> Rules:
         max_params=_number(m["max_params"], f"{path}.max_params") if "max_params" in m else None,
         max_macs=_number(m["max_macs"], f"{path}.max_macs") if "max_macs" in m else None,
         min_params=_number(m["min_params"], f"{path}.min_params") if "min_params" in m else None,
+        max_activation_mb=(_number(m["max_activation_mb"], f"{path}.max_activation_mb")
+                           if "max_activation_mb" in m else None),
     )
     if rules.min_params and rules.max_params and rules.min_params > rules.max_params:
         raise SpecError(f"min_params {rules.min_params:g} is above max_params {rules.max_params:g}; "

@@ -70,6 +70,7 @@ class Rules:
     max_params: float | None = None
     max_macs: float | None = None
     min_params: float | None = None
+    max_activation_mb: float | None = None  # predicted peak activations at batch 1 (hynas.cost.predict_activation_bytes)
 
 
 @dataclass(frozen=True)

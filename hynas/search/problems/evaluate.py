@@ -41,6 +41,12 @@ def check_limits(space: Space, arch: Arch) -> dict[str, float]:
         raise Infeasible("max_params", f"{params / 1e6:.3f} M params > {r.max_params / 1e6:.3f} M")
     if r.min_params is not None and params < r.min_params:
         raise Infeasible("min_params", f"{params / 1e6:.3f} M params < {r.min_params / 1e6:.3f} M")
+    if r.max_activation_mb is not None:
+        from hynas.cost import activation_scale, predict_activation_bytes
+
+        mb = predict_activation_bytes(arch) * activation_scale(space) / 2**20
+        if mb > r.max_activation_mb:
+            raise Infeasible("max_activation_mb", f"{mb:.1f} MB predicted activations > {r.max_activation_mb:g} MB")
     return {"params": float(params), "macs": float(macs)}
 
 

@@ -22,6 +22,10 @@ class SpaceProblem(BaseProblem):
 
         self.cfg = cfg
         self.space = load_space(cfg.space)
+        if cfg.max_activation_mb is not None:  # --max-activation-mb: a rule like the space's own limits
+            from dataclasses import replace
+
+            self.space = replace(self.space, rules=replace(self.space.rules, max_activation_mb=cfg.max_activation_mb))
         self._evaluator: Any = None
         if cfg.prune:
             from hynas.search.pruning import rung_reporter
