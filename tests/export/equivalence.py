@@ -43,6 +43,16 @@ for job in jobs:
                 warnings.simplefilter("ignore")
                 torch.onnx.export(net, (x,), job["source"][:-3] + ".onnx", dynamo=False, opset_version=17)
             res["onnx"] = True
+            try:
+                import onnxruntime as ort
+            except ImportError:
+                ort = None
+            if ort is not None:  # the file must load and compute the same network
+                sess = ort.InferenceSession(job["source"][:-3] + ".onnx", providers=["CPUExecutionProvider"])
+                got = torch.from_numpy(sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0])
+                res["onnx_diff"] = float((got - y_ref).abs().max())
+                if res["onnx_diff"] > 1e-3 * max(1.0, float(y_ref.abs().max())):
+                    res["error"] = f"onnxruntime differs by {res['onnx_diff']:.3g}"
     except Exception as e:
         res["error"] = type(e).__name__ + ": " + str(e)[:300]
     out.append(res)
