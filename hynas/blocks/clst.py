@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hynas.blocks.base import register_block
-from hynas.blocks.common import ACT_KNOB, down, heads_for, make_act
-from hynas.blocks.seq1d import ChannelProj1d, LayerNorm1d, conv1d_macs, proj1d_macs
+from hynas.blocks.common import ACT_KNOB, ChannelProj, down, heads_for, make_act
+from hynas.blocks.seq1d import LayerNorm1d, conv1d_macs, proj1d_macs
 from hynas.space.catalog import bool_knob, choice_knob, int_knob
 
 CLST_PAPER = ("ClST (Hou et al., IEEE TWC 2024, arXiv 2312.17446); conv projections after CvT "
@@ -106,7 +106,7 @@ class ClSTConvTransformer(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1, head_dim: int = 32, mlp_ratio: int = 4,
                  kernel: int = 3, kv_stride: int = 2, qkv_bias: bool = True, act: str = "gelu") -> None:
         super().__init__()
-        self.inp = ChannelProj1d(in_ch, out_ch, stride)
+        self.inp = ChannelProj(in_ch, out_ch, stride, dims=1)
         self.norm1 = LayerNorm1d(out_ch)
         self.attn = ConvProjAttention1d(out_ch, head_dim, kernel, kv_stride, qkv_bias)
         self.norm2 = nn.LayerNorm(out_ch)
@@ -156,7 +156,7 @@ class ClSTPSCA(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1, reduction: int = 4, kernel: int = 7,
                  mlp_ratio: int = 2, act: str = "gelu") -> None:
         super().__init__()
-        self.inp = ChannelProj1d(in_ch, out_ch, stride)
+        self.inp = ChannelProj(in_ch, out_ch, stride, dims=1)
         self.norm1 = nn.BatchNorm1d(out_ch)
         self.psca = PSCA1d(out_ch, reduction, kernel, act)
         self.mlp = nn.Sequential(nn.BatchNorm1d(out_ch), nn.Conv1d(out_ch, out_ch * mlp_ratio, 1), make_act(act),

@@ -39,6 +39,8 @@ def make_act(name: str) -> nn.Module:
         return nn.Hardswish()
     if name == "star_relu":
         return StarReLU()
+    if name == "prelu":  # MIS-FM's; not among the ACTIVATIONS a knob offers
+        return nn.PReLU()
     raise ValueError(f"unknown activation {name!r}")
 
 
@@ -52,12 +54,12 @@ class LayerNorm2d(nn.LayerNorm):
 
 
 class ConvBN(nn.Sequential):
-    """Conv2d (no bias) + BatchNorm2d + optional activation."""
+    """Conv (no bias) + BatchNorm + optional activation, 'same' padding, over ``dims`` spatial axes (2: NCHW)."""
 
     def __init__(self, in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, groups: int = 1,
-                 act: str | None = "gelu") -> None:
-        layers = [nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False),
-                  nn.BatchNorm2d(out_ch)]
+                 act: str | None = "gelu", dims: int = 2) -> None:
+        conv, norm = getattr(nn, f"Conv{dims}d"), getattr(nn, f"BatchNorm{dims}d")
+        layers = [conv(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False), norm(out_ch)]
         if act is not None:
             layers.append(make_act(act))
         super().__init__(*layers)
@@ -87,12 +89,14 @@ class SqueezeExcite(nn.Module):
 
 
 class ChannelProj(nn.Module):
-    """Match a residual input to a block's output: optional 2x2 average pool, then 1x1 conv + BN."""
+    """Match a residual input to a block's output: optional stride-2 average pool, then 1x1 conv + BN
+    (over ``dims`` spatial axes)."""
 
-    def __init__(self, in_ch: int, out_ch: int, stride: int = 1) -> None:
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1, dims: int = 2) -> None:
         super().__init__()
-        self.pool = nn.AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False) if stride == 2 else nn.Identity()
-        self.proj = ConvBN(in_ch, out_ch, 1, act=None) if in_ch != out_ch else nn.Identity()
+        pool = getattr(nn, f"AvgPool{dims}d")
+        self.pool = pool(2, 2, ceil_mode=True, count_include_pad=False) if stride == 2 else nn.Identity()
+        self.proj = ConvBN(in_ch, out_ch, 1, act=None, dims=dims) if in_ch != out_ch else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(self.pool(x))

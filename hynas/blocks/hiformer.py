@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hynas.blocks.base import register_block
-from hynas.blocks.common import ACT_KNOB, heads_for, make_act
-from hynas.blocks.seq1d import ChannelProj1d, proj1d_macs
+from hynas.blocks.common import ACT_KNOB, ChannelProj, heads_for, make_act
+from hynas.blocks.seq1d import proj1d_macs
 from hynas.space.catalog import choice_knob, float_knob, int_knob
 
 SEQ = (1,)
@@ -104,7 +104,7 @@ class HiformerAttention(nn.Module):
         self.fields, self.q, self.composite = fields, q, projection == "composite"
         self.heads, self.head_dim = heads_for(d, head_dim), head_dim
         inner = self.heads * head_dim
-        self.inp = ChannelProj1d(in_ch, out_ch, 1)
+        self.inp = ChannelProj(in_ch, out_ch, 1, dims=1)
         self.norm1 = nn.LayerNorm(d)
         if self.composite:
             self.wq, self.wo = _dense(fields * d, q * inner, rank), _dense(q * inner, q * d, rank)
@@ -169,7 +169,7 @@ class CrossLayers(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1, fields: int = 8, layers: int = 1,
                  rank: int = 0) -> None:
         super().__init__()
-        self.inp = ChannelProj1d(in_ch, out_ch, 1)
+        self.inp = ChannelProj(in_ch, out_ch, 1, dims=1)
         self.maps = nn.ModuleList(_dense(fields * out_ch, fields * out_ch, rank) for _ in range(layers))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -203,7 +203,7 @@ class TokenMixer(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1, fields: int = 8, token_ratio: int = 2,
                  mlp_ratio: int = 2, act: str = "gelu") -> None:
         super().__init__()
-        self.inp = ChannelProj1d(in_ch, out_ch, 1)
+        self.inp = ChannelProj(in_ch, out_ch, 1, dims=1)
         self.norm1 = nn.LayerNorm(out_ch)
         self.tok1 = nn.Linear(fields, fields * token_ratio)
         self.tok2 = nn.Linear(fields * token_ratio, fields)

@@ -36,7 +36,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hynas.blocks.base import register_block
-from hynas.blocks.seq1d import ChannelProj1d, LayerNorm1d, conv1d_macs, proj1d_macs
+from hynas.blocks.common import ChannelProj
+from hynas.blocks.seq1d import LayerNorm1d, conv1d_macs, proj1d_macs
 from hynas.space.catalog import bool_knob, choice_knob, int_knob
 
 MOSS_PAPER = ("MossFormer2 (Zhao et al., ICASSP 2024, arXiv 2312.11825); official alibabasglab/MossFormer2 "
@@ -141,7 +142,7 @@ class MossFormerGAU(nn.Module):
         super().__init__()
         d, half = out_ch, out_ch * expansion // 2
         self.chunk, self.shift, self.rotary_dims = chunk, shift_tokens, min(ROTARY_DIMS, qk_dim) if rotary else 0
-        self.inp = ChannelProj1d(in_ch, out_ch, stride)
+        self.inp = ChannelProj(in_ch, out_ch, stride, dims=1)
         self.to_hidden = FFConvM(d, 2 * half, kernel)
         self.to_qk = FFConvM(d, qk_dim, kernel)
         self.gamma = nn.Parameter(torch.randn(4, qk_dim) * 0.02)
@@ -201,7 +202,7 @@ class MossFormerFSMN(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1, inner: int = 256, lorder: int = 20,
                  depth: int = 2, kernel: int = 17) -> None:
         super().__init__()
-        self.inp = ChannelProj1d(in_ch, out_ch, stride)
+        self.inp = ChannelProj(in_ch, out_ch, stride, dims=1)
         self.conv1 = nn.Sequential(nn.Conv1d(out_ch, inner, 1), nn.PReLU())
         self.norm1 = LayerNorm1d(inner)
         self.to_u = FFConvM(inner, inner, kernel, scale_norm=False)

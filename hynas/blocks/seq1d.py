@@ -13,23 +13,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from hynas.blocks.base import register_block
-from hynas.blocks.common import ACT_KNOB, down, make_act
+from hynas.blocks.common import ACT_KNOB, ChannelProj, ConvBN, down, make_act
 from hynas.blocks.vit import Attention, attention_macs
 from hynas.space.catalog import bool_knob, choice_knob, float_knob, int_knob
 
 SEQ = (1,)
-
-
-class ConvBN1d(nn.Sequential):
-    """Conv1d (no bias) + BatchNorm1d + optional activation, 'same' padding."""
-
-    def __init__(self, in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, groups: int = 1,
-                 act: str | None = "gelu") -> None:
-        layers = [nn.Conv1d(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False),
-                  nn.BatchNorm1d(out_ch)]
-        if act is not None:
-            layers.append(make_act(act))
-        super().__init__(*layers)
 
 
 class LayerNorm1d(nn.LayerNorm):
@@ -38,18 +26,6 @@ class LayerNorm1d(nn.LayerNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.layer_norm(x.transpose(1, 2), self.normalized_shape, self.weight, self.bias,
                             self.eps).transpose(1, 2)
-
-
-class ChannelProj1d(nn.Module):
-    """Match a residual to a block's output: optional stride-2 average pool, then 1x1 conv + BN."""
-
-    def __init__(self, in_ch: int, out_ch: int, stride: int = 1) -> None:
-        super().__init__()
-        self.pool = nn.AvgPool1d(2, 2, ceil_mode=True, count_include_pad=False) if stride == 2 else nn.Identity()
-        self.proj = ConvBN1d(in_ch, out_ch, 1, act=None) if in_ch != out_ch else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.pool(x))
 
 
 def conv1d_macs(in_ch: int, out_ch: int, kernel: int, l_out: int, groups: int = 1) -> int:
@@ -82,9 +58,9 @@ class Conv1dStem(nn.Module):
         for i, s in enumerate(_stem_strides(reduction, layers)):
             if separable and i > 0:
                 mods.append(nn.Sequential(nn.Conv1d(c, c, kernel, s, kernel // 2, groups=c, bias=False),
-                                          ConvBN1d(c, out_ch, 1, act=act)))
+                                          ConvBN(c, out_ch, 1, act=act, dims=1)))
             else:
-                mods.append(ConvBN1d(c, out_ch, kernel, s, act=act))
+                mods.append(ConvBN(c, out_ch, kernel, s, act=act, dims=1))
             c = out_ch
         self.layers = nn.Sequential(*mods)
 
@@ -139,12 +115,12 @@ class MBConv1d(nn.Module):
                  se: bool = False, act: str = "gelu") -> None:
         super().__init__()
         hid = in_ch * expand
-        self.expand_conv = ConvBN1d(in_ch, hid, 1, act=act) if expand != 1 else nn.Identity()
-        self.dw = ConvBN1d(hid, hid, kernel, stride, groups=hid, act=act)
+        self.expand_conv = ConvBN(in_ch, hid, 1, act=act, dims=1) if expand != 1 else nn.Identity()
+        self.dw = ConvBN(hid, hid, kernel, stride, groups=hid, act=act, dims=1)
         self.se = nn.Sequential(nn.AdaptiveAvgPool1d(1), nn.Conv1d(hid, max(1, in_ch // 4), 1), nn.SiLU(),
                                 nn.Conv1d(max(1, in_ch // 4), hid, 1), nn.Sigmoid()) if se else None
-        self.project = ConvBN1d(hid, out_ch, 1, act=None)
-        self.short = ChannelProj1d(in_ch, out_ch, stride)
+        self.project = ConvBN(hid, out_ch, 1, act=None, dims=1)
+        self.short = ChannelProj(in_ch, out_ch, stride, dims=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.dw(self.expand_conv(x))
@@ -173,7 +149,7 @@ class ConvNeXt1d(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1, kernel: int = 7, mlp_ratio: int = 4,
                  layer_scale: float = 1e-6, act: str = "gelu") -> None:
         super().__init__()
-        self.inp = ChannelProj1d(in_ch, out_ch, stride)
+        self.inp = ChannelProj(in_ch, out_ch, stride, dims=1)
         self.dw = nn.Conv1d(out_ch, out_ch, kernel, 1, kernel // 2, groups=out_ch)
         self.norm = nn.LayerNorm(out_ch)
         self.fc1 = nn.Linear(out_ch, out_ch * mlp_ratio)
@@ -205,7 +181,7 @@ class SeqTransformer(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1, head_dim: int = 32, mlp_ratio: int = 4,
                  qkv_bias: bool = True, cpe: bool = True, act: str = "gelu") -> None:
         super().__init__()
-        self.inp = ChannelProj1d(in_ch, out_ch, stride)
+        self.inp = ChannelProj(in_ch, out_ch, stride, dims=1)
         self.cpe = nn.Conv1d(out_ch, out_ch, 3, 1, 1, groups=out_ch) if cpe else None
         self.norm1 = nn.LayerNorm(out_ch)
         self.attn = Attention(out_ch, head_dim, qkv_bias)  # the token attention of the image blocks
@@ -245,7 +221,7 @@ class Upsample1d(nn.Module):
         if mode == "transpose":
             self.proj = nn.ConvTranspose1d(in_ch, out_ch, 2, 2)
         else:
-            self.proj = ConvBN1d(in_ch, out_ch, 1, act=None) if in_ch != out_ch else nn.Identity()
+            self.proj = ConvBN(in_ch, out_ch, 1, act=None, dims=1) if in_ch != out_ch else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mode == "transpose":

@@ -35,8 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hynas.blocks.base import register_block
-from hynas.blocks.common import heads_for
-from hynas.blocks.seq1d import ChannelProj1d, conv1d_macs, proj1d_macs
+from hynas.blocks.common import ChannelProj, heads_for
+from hynas.blocks.seq1d import conv1d_macs, proj1d_macs
 from hynas.space.catalog import bool_knob, choice_knob, int_knob
 
 SQZ_PAPER = ("Squeezeformer (Kim et al., NeurIPS 2022); official kssteven418/Squeezeformer @ab49eec "
@@ -158,7 +158,7 @@ class SqueezeformerBlock(nn.Module):
                  scaled_residual: bool = True) -> None:
         super().__init__()
         d = out_ch
-        self.inp = ChannelProj1d(in_ch, out_ch, stride)
+        self.inp = ChannelProj(in_ch, out_ch, stride, dims=1)
         self.pre = nn.ModuleList([ScaleBias(d) if scaled_residual else nn.LayerNorm(d) for _ in range(4)])
         self.post = nn.ModuleList([nn.LayerNorm(d) for _ in range(4)])
         self.attn = RelPosMHSA(d, head_dim, rel_pos)

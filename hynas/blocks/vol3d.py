@@ -18,17 +18,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from hynas.blocks.base import register_block
-from hynas.blocks.common import ACTIVATIONS, down, heads_for, make_act
+from hynas.blocks.common import ACTIVATIONS, ChannelProj, ConvBN, down, heads_for, make_act
 from hynas.space.catalog import bool_knob, choice_knob, float_knob, int_knob
 
 VOL = (3,)
 ACT3D_KNOB = choice_knob("gelu", ACTIVATIONS + ("prelu",), "activation function (prelu: one learned slope)")
 WINDOW_KNOB = choice_knob(4, (2, 3, 4, 6, 12), "window side in voxels (must divide the cube's side, or cover it)")
-
-
-def act3d(name: str) -> nn.Module:
-    """An activation by name; 'prelu' (MIS-FM's) beside the shared ones."""
-    return nn.PReLU() if name == "prelu" else make_act(name)
 
 
 def vox(h: int, w: int, stride: int = 1) -> int:
@@ -40,37 +35,13 @@ def conv3d_macs(in_ch: int, out_ch: int, kernel: int, n_out: int, groups: int = 
     return kernel ** 3 * (in_ch // groups) * out_ch * n_out
 
 
-class ConvBN3d(nn.Sequential):
-    """Conv3d (no bias) + BatchNorm3d + optional activation, 'same' padding."""
-
-    def __init__(self, in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, groups: int = 1,
-                 act: str | None = "gelu") -> None:
-        layers = [nn.Conv3d(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False),
-                  nn.BatchNorm3d(out_ch)]
-        if act is not None:
-            layers.append(act3d(act))
-        super().__init__(*layers)
-
-
 class PreactConv3d(nn.Sequential):
     """BN -> activation -> (dropout) -> biased conv: MIS-FM's pre-activation unit (ConvLayer, DownSample's conv)."""
 
     def __init__(self, in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, act: str = "prelu",
                  dropout: float = 0.0) -> None:
-        layers = [nn.BatchNorm3d(in_ch), act3d(act)] + ([nn.Dropout(dropout)] if dropout > 0 else [])
+        layers = [nn.BatchNorm3d(in_ch), make_act(act)] + ([nn.Dropout(dropout)] if dropout > 0 else [])
         super().__init__(*layers, nn.Conv3d(in_ch, out_ch, kernel, stride, kernel // 2))
-
-
-class ChannelProj3d(nn.Module):
-    """Match a residual to a block's output: optional stride-2 average pool, then 1x1x1 conv + BN."""
-
-    def __init__(self, in_ch: int, out_ch: int, stride: int = 1) -> None:
-        super().__init__()
-        self.pool = nn.AvgPool3d(2, 2, ceil_mode=True, count_include_pad=False) if stride == 2 else nn.Identity()
-        self.proj = ConvBN3d(in_ch, out_ch, 1, act=None) if in_ch != out_ch else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.pool(x))
 
 
 def proj3d_macs(in_ch: int, out_ch: int, stride: int, h: int, w: int) -> int:
@@ -105,9 +76,9 @@ class Conv3dStem(nn.Module):
             if style == "conv":
                 mods.append(nn.Conv3d(c, out_ch, kernel, s, kernel // 2))
                 if i < len(strides) - 1:
-                    mods.append(act3d(act))
+                    mods.append(make_act(act))
             else:
-                mods.append(ConvBN3d(c, out_ch, kernel, s, act=act))
+                mods.append(ConvBN(c, out_ch, kernel, s, act=act, dims=3))
         self.layers = nn.Sequential(*mods)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -165,9 +136,9 @@ def _conv_layers(style: str, in_ch: int, out_ch: int, stride: int, kernel: int, 
             mods.append(PreactConv3d(c, out_ch, kernel, s, act, dropout if i > 0 else 0.0))
         elif style == "separable":
             mods.append(nn.Sequential(nn.Conv3d(c, c, kernel, s, kernel // 2, groups=c, bias=False),
-                                      ConvBN3d(c, out_ch, 1, act=None if last else act)))
+                                      ConvBN(c, out_ch, 1, act=None if last else act, dims=3)))
         else:
-            mods.append(ConvBN3d(c, out_ch, kernel, s, act=None if last else act))
+            mods.append(ConvBN(c, out_ch, kernel, s, act=None if last else act, dims=3))
     return mods
 
 
@@ -188,9 +159,9 @@ class Conv3dBlock(nn.Module):
                  layers: int = 2, tail_act: bool = False, dropout: float = 0.0, act: str = "gelu") -> None:
         super().__init__()
         self.convs = nn.Sequential(*_conv_layers(style, in_ch, out_ch, stride, kernel, layers, act, dropout))
-        self.short = ChannelProj3d(in_ch, out_ch, stride) if style != "preact" else None
-        self.act = act3d(act) if style != "preact" else nn.Identity()
-        self.tail = nn.Sequential(nn.BatchNorm3d(out_ch), act3d(act)) if tail_act else nn.Identity()
+        self.short = ChannelProj(in_ch, out_ch, stride, dims=3) if style != "preact" else None
+        self.act = make_act(act) if style != "preact" else nn.Identity()
+        self.tail = nn.Sequential(nn.BatchNorm3d(out_ch), make_act(act)) if tail_act else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.convs(x)
@@ -227,7 +198,7 @@ class Upsample3d(nn.Module):
         if mode == "transpose":
             self.proj = nn.ConvTranspose3d(in_ch, out_ch, 2, 2)
         else:
-            self.proj = ConvBN3d(in_ch, out_ch, 1, act=None) if in_ch != out_ch else nn.Identity()
+            self.proj = ConvBN(in_ch, out_ch, 1, act=None, dims=3) if in_ch != out_ch else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pre(x)
@@ -395,7 +366,7 @@ class Swin3d(nn.Module):
                  shift: bool = True, head_dim: int = 32, mlp_ratio: int = 4, qkv_bias: bool = True,
                  drop_path: float = 0.0) -> None:
         super().__init__()
-        self.inp = ChannelProj3d(in_ch, out_ch)
+        self.inp = ChannelProj(in_ch, out_ch, dims=3)
         self.layer = SwinLayer3d(out_ch, window, depth, shift, head_dim, mlp_ratio, qkv_bias, 0.0, drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
