@@ -31,6 +31,7 @@ exporter copies it verbatim into a standalone model file.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -53,13 +54,28 @@ def register_block(name: str, *, role: str, family: str, paper: str, knobs: Mapp
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         cls.block_info = BlockInfo(name=name, role=role, family=family, paper=paper, attention=attention,
                                    knobs=dict(knobs or {}), can_stride=can_stride, doc=doc,
-                                   dims=tuple(sorted(set(dims))), fields=fields)
+                                   dims=tuple(sorted(set(dims))), fields=fields,
+                                   reduction=_stem_reduction(cls) if role == "stem" else None)
         cls.block_name = name
         if not hasattr(cls, "macs"):
             raise TypeError(f"block '{name}' must define a macs(...) formula")
         return BLOCKS.register(name, cls)
 
     return wrap
+
+
+def _stem_reduction(cls: type) -> int | str | None:
+    """A stem's ``reduction(**knobs)`` as data: the knob it returns (its one named parameter), or its constant."""
+    fn = getattr(cls, "reduction", None)
+    if fn is None:
+        return None
+    named = [p.name for p in inspect.signature(fn).parameters.values()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if len(named) > 1:
+        return None
+    if named:
+        return named[0]
+    return int(fn())
 
 
 def catalog() -> dict[str, BlockInfo]:

@@ -110,6 +110,9 @@ class BlockInfo:
     doc: str = ""
     dims: tuple[int, ...] = (2,)  # the input kinds it runs on: 1 signals, 2 images, 3 volumes
     fields: bool = False  # a stem that embeds feature fields (takes the input's schema)
+    #: stems: how much they reduce the map, a fixed factor or the name of the knob whose value is the factor
+    #: (None: not declared); lets the DSL check ``rules.output_stride`` without torch
+    reduction: int | str | None = None
 
 
 Catalog = Mapping[str, BlockInfo]

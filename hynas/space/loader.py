@@ -23,7 +23,17 @@ from hynas.space.catalog import (
     default_catalog,
     short_repr,
 )
-from hynas.space.spec import BlockOption, InputSpec, Rules, Segment, Space, StageSpec, StemSpec
+from hynas.space.spec import (
+    BlockOption,
+    InputSpec,
+    Rules,
+    Segment,
+    Space,
+    StageSpec,
+    StemSpec,
+    reachable_levels,
+    stride_level,
+)
 from hynas.space.yamlio import read_yaml
 
 LIMITS = {"count": 64, "repeat": 16, "stages": 12, "width": 8192, "resolution": 2048, "length": 1 << 20,
@@ -81,6 +91,8 @@ def parse_space(raw: Any, catalog: Catalog | None = None, *, name_hint: str = "s
     if not isinstance(desc, str) or not _utf8(desc):
         raise SpecError("must be text.", path="description")
     stem = _stem(top["stem"], cat)
+    if rules.output_stride is not None:
+        _check_output_stride(stem, tuple(stages), rules.output_stride, cat)
     for o in stem.options:
         if cat[o.type].fields != bool(inp.fields):
             raise SpecError(f"stem '{o.type}' " + ("does not embed feature fields; this input has fields." if inp.fields
@@ -90,7 +102,8 @@ def parse_space(raw: Any, catalog: Catalog | None = None, *, name_hint: str = "s
     return Space(name=name, file=file, input=inp, stem=stem,
                  stages=tuple(stages), head=_options(_blocks_node(top["head"], "head"), "head", "head", cat),
                  rules=rules, description=desc, raw=text,
-                 attention_types=frozenset(n for n, i in cat.items() if i.attention))
+                 attention_types=frozenset(n for n, i in cat.items() if i.attention),
+                 stride_types=frozenset(n for n, i in cat.items() if i.can_stride))
 
 
 # ---------------------------------------------------------------- small validators
@@ -236,7 +249,7 @@ def _rules(node: Any, path: str) -> Rules:
     if node is None:
         return Rules()
     m = _mapping(node, path, ("attention_from_stage", "asymmetric", "max_params", "max_macs", "min_params",
-                              "max_activation_mb"))
+                              "max_activation_mb", "output_stride"))
     asym = m.get("asymmetric", False)
     if not isinstance(asym, bool):
         raise SpecError(f"must be true or false, got {asym!r}.", path=f"{path}.asymmetric", allowed=(True, False))
@@ -250,6 +263,7 @@ def _rules(node: Any, path: str) -> Rules:
         min_params=_number(m["min_params"], f"{path}.min_params") if "min_params" in m else None,
         max_activation_mb=(_number(m["max_activation_mb"], f"{path}.max_activation_mb")
                            if "max_activation_mb" in m else None),
+        output_stride=_int(m["output_stride"], f"{path}.output_stride", 1, 1 << 20) if "output_stride" in m else None,
     )
     if rules.min_params and rules.max_params and rules.min_params > rules.max_params:
         raise SpecError(f"min_params {rules.min_params:g} is above max_params {rules.max_params:g}; "
@@ -259,8 +273,9 @@ def _rules(node: Any, path: str) -> Rules:
 
 def _stem(node: Any, cat: Catalog) -> StemSpec:
     m = _mapping(node, "stem", ("width", "blocks"), required=("width", "blocks"))
-    return StemSpec(width=_int_choices(m["width"], "stem.width", 1, LIMITS["width"]),
-                    options=_options(m["blocks"], "stem.blocks", "stem", cat))
+    options = _options(m["blocks"], "stem.blocks", "stem", cat)
+    return StemSpec(width=_int_choices(m["width"], "stem.width", 1, LIMITS["width"]), options=options,
+                    reductions=tuple((o.type, cat[o.type].reduction) for o in options))
 
 
 def _blocks_node(node: Any, path: str) -> Any:
@@ -314,13 +329,8 @@ def _stage(node: Any, path: str, index: int, cat: Catalog, rules: Rules,
         raise SpecError("is missing.", path=f"{path}.downsample",
                         allowed=f"{NO_DOWNSAMPLE!r}, {FIRST_BLOCK_STRIDES!r} or a downsample block")
     downsample = _options(down_raw, f"{path}.downsample", "downsample", cat)
-    for opt in downsample:
-        if opt.type == FIRST_BLOCK_STRIDES:
-            firsts = segments[0].sequence[0] if segments[0].sequence else segments[0].options
-            bad = [o.type for o in firsts if not cat[o.type].can_stride]
-            if bad:
-                raise SpecError(f"downsample '{FIRST_BLOCK_STRIDES}' needs a first block that can stride; "
-                                f"{', '.join(bad)} cannot.", path=f"{path}.downsample")
+    if any(opt.type == FIRST_BLOCK_STRIDES for opt in downsample):
+        _check_first_strides(segments, downsample, path, cat)
     name = m.get("name", f"s{index + 1}")
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise SpecError(f"{name!r} is not a valid stage name.", path=f"{path}.name",
@@ -328,6 +338,50 @@ def _stage(node: Any, path: str, index: int, cat: Catalog, rules: Rules,
     return StageSpec(name=name, width=_int_choices(m["width"], f"{path}.width", 1, LIMITS["width"]),
                      downsample=downsample, repeat=repeat, segments=segments, upsample=upsample, skip=skip,
                      merge=merge)
+
+
+def _check_first_strides(segments: tuple[Segment, ...], downsample: tuple[BlockOption, ...], path: str,
+                         cat: Catalog) -> None:
+    """Downsample ``block`` strides the stage's first block. Alone, every first block must be able to; beside
+    other downsample kinds, the first block is drawn among those that can when ``block`` is drawn, so one
+    that can suffices (the others open the stage after the other kinds)."""
+    firsts = segments[0].sequence[0] if segments[0].sequence else segments[0].options
+    can = [o.type for o in firsts if cat[o.type].can_stride]
+    bad = [o.type for o in firsts if not cat[o.type].can_stride]
+    if bad and (len(downsample) == 1 or not can):
+        also = "" if len(downsample) == 1 else " (none of the first blocks can, so 'block' could never be drawn)"
+        raise SpecError(f"downsample '{FIRST_BLOCK_STRIDES}' needs a first block that can stride; "
+                        f"{', '.join(bad)} cannot{also}.", path=f"{path}.downsample",
+                        allowed=sorted(n for n, i in cat.items() if i.role == "body" and i.can_stride
+                                       and getattr(cat, "dims", 2) in i.dims)[:40])
+
+
+def _check_output_stride(stem: StemSpec, stages: tuple[StageSpec, ...], stride: int, cat: Catalog) -> None:
+    """Every stem choice must reach ``rules.output_stride`` with some downsample choices of the stages."""
+    levels = reachable_levels(stages)[0]
+    possible = sorted({r * 2 ** k if k >= 0 else r // 2 ** -k for r in _stem_factors(stem, cat) for k in levels
+                       if r and (k >= 0 or r % 2 ** -k == 0)})
+    for o in stem.options:
+        red = cat[o.type].reduction
+        if red is None:
+            raise SpecError(f"stem '{o.type}' does not declare its reduction, so rules.output_stride cannot be "
+                            "checked.", path=f"stem.blocks.{o.type}")
+        for r in (o.knob_dict()[red] if isinstance(red, str) else (red,)):
+            k = stride_level(stride, r)
+            if k is None or k not in levels:
+                where = f"stem.blocks.{o.type}" + (f".{red}" if isinstance(red, str) else "")
+                raise SpecError(f"rules.output_stride is {stride}, but stem '{o.type}' reduces by {r} and the "
+                                f"stages' downsample choices halve the map {sorted(levels)} times after it, "
+                                f"which never makes {stride}.", path=where,
+                                allowed=f"rules.output_stride in {possible[:20]}, or other stem/downsample choices")
+
+
+def _stem_factors(stem: StemSpec, cat: Catalog) -> list[int]:
+    out = []
+    for o in stem.options:
+        red = cat[o.type].reduction
+        out += list(o.knob_dict()[red]) if isinstance(red, str) else [red] if red else []
+    return out
 
 
 def _skip(m: dict, path: str, earlier: tuple[StageSpec, ...]) -> tuple[int | None, str]:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from hynas.errors import UserError
 from hynas.space.arch import Arch
 from hynas.space.catalog import FIRST_BLOCK_STRIDES, NO_DOWNSAMPLE
-from hynas.space.spec import BlockOption, Space, StageSpec
+from hynas.space.spec import BlockOption, Space, StageSpec, reachable_levels, stage_steps, stride_level
 
 Check = Callable[[Arch], "str | None"]
 
@@ -101,16 +101,50 @@ def _decode(space: Space, ch: _Recorder, ref: dict | None) -> Arch:
     stem = {"type": stem_opt.type, "out": ch("stem.width", space.stem.width, lambda: r["stem"]["out"]),
             "knobs": _knobs(ch, "stem", stem_opt, lambda: r["stem"]["knobs"])}
     stages: list[dict[str, Any]] = []
+    target = _target_level(space, stem)
+    reach = reachable_levels(space.stages) if target is not None else []
+    level = 0
     for i, st in enumerate(space.stages):
+        steps = None if target is None else frozenset(s for s in stage_steps(st) if target - level - s in reach[i + 1])
         stages.append(_decode_stage(st, ch, (r.get("stages") or [None] * len(space.stages))[i] if ref else None,
-                                    stages))
+                                    stages, steps, space.stride_types))
+        level += _arch_step(stages[-1])
     head_opt = _pick(ch, "head", space.head, lambda: r["head"]["type"])
     head = {"type": head_opt.type, "knobs": _knobs(ch, "head", head_opt, lambda: r["head"]["knobs"])}
     inp = space.input.arch_input()
     return Arch({"input": inp, "stem": stem, "stages": stages, "head": head})
 
 
-def _decode_stage(st: StageSpec, ch: _Recorder, ref: dict | None, earlier: list[dict[str, Any]]) -> dict[str, Any]:
+def _target_level(space: Space, stem: dict[str, Any]) -> int | None:
+    """Halvings the stages must make after this stem to meet ``rules.output_stride`` (None: no such rule)."""
+    if space.rules.output_stride is None:
+        return None
+    red = space.stem.reduction(stem["type"], stem["knobs"])
+    return None if red is None else stride_level(space.rules.output_stride, red)
+
+
+def _arch_step(st: dict[str, Any]) -> int:
+    """An arch stage's change of the map as a power of 2 (1 halves, 0 keeps, -1 doubles)."""
+    if "upsample" in st:
+        return -1
+    return 0 if st["downsample"]["type"] == NO_DOWNSAMPLE else 1
+
+
+def _subset(options: tuple[BlockOption, ...], keep: Callable[[BlockOption], bool],
+            suffix: str) -> tuple[tuple[BlockOption, ...], str]:
+    """The options ``keep`` allows, and the suffix that names the decision when they are fewer than all.
+
+    A decision name always stands for the same options (Optuna requires it), so a restricted choice gets its own
+    name; an empty restriction (nothing allowed) leaves the choice as it is.
+    """
+    kept = tuple(o for o in options if keep(o))
+    return (options, "") if len(kept) in (0, len(options)) else (kept, suffix)
+
+
+def _decode_stage(st: StageSpec, ch: _Recorder, ref: dict | None, earlier: list[dict[str, Any]],
+                  steps: frozenset[int] | None = None, stride_types: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """One stage. ``steps``: the map changes that still meet ``rules.output_stride``; with downsample ``block``
+    the first block is drawn among those that can stride."""
     p = st.name
     rb = (ref or {}).get("blocks", [])
     repeat = ch(f"{p}.repeat", st.repeat)
@@ -140,7 +174,16 @@ def _decode_stage(st: StageSpec, ch: _Recorder, ref: dict | None, earlier: list[
         width = earlier[st.skip]["blocks"][-1]["out"]
     else:
         width = ch(f"{p}.width", st.width, lambda: first_pos_using_stage_width()["out"])
-    down_opt = _pick(ch, f"{p}.down", st.downsample, lambda: ref["downsample"]["type"])
+    downs, down_suffix = st.downsample, ""
+    if steps is not None and not st.upsample:
+        downs, down_suffix = _subset(st.downsample, lambda o: (o.type != NO_DOWNSAMPLE) in steps,
+                                     ".halve" if steps == {1} else ".keep")
+    down_opt = _pick(ch, f"{p}.down", downs, lambda: ref["downsample"]["type"], down_suffix)
+    first_seg = next((j for j, c in enumerate(counts) if c > 0), None)
+    strided = down_opt.type == FIRST_BLOCK_STRIDES
+
+    def first_options(options: tuple[BlockOption, ...]) -> tuple[tuple[BlockOption, ...], str]:
+        return _subset(options, lambda o: o.type in stride_types, ".strided") if strided else (options, "")
     down = {"type": down_opt.type, "knobs": _knobs(ch, f"{p}.down", down_opt, lambda: ref["downsample"]["knobs"])}
     multi = len(st.repeat) > 1
     blocks: list[dict[str, Any]] = []
@@ -152,7 +195,8 @@ def _decode_stage(st: StageSpec, ch: _Recorder, ref: dict | None, earlier: list[
         seg_w = width if seg.width is None else ch(f"{g}.width", seg.width, lambda f=first: at(*f)["out"])
         shared = None
         if not seg.per_block:
-            shared_opt = _pick(ch, g, seg.options, lambda f=first: at(*f)["type"])
+            opts, suffix = first_options(seg.options) if j == first_seg else (seg.options, "")
+            shared_opt = _pick(ch, g, opts, lambda f=first: at(*f)["type"], suffix)
             shared = (shared_opt, _knobs(ch, g, shared_opt, lambda f=first: at(*f)["knobs"]))
         for rr in range(repeat):
             for k in range(counts[j]):
@@ -160,11 +204,10 @@ def _decode_stage(st: StageSpec, ch: _Recorder, ref: dict | None, earlier: list[
                 hint = (lambda rr=rr, j=j, k=k: at(rr, j, k))
                 if shared is not None:
                     opt, knobs = shared
-                elif seg.sequence is not None:
-                    opt = _pick(ch, b, seg.sequence[k], lambda h=hint: h()["type"])
-                    knobs = _knobs(ch, b, opt, lambda h=hint: h()["knobs"])
                 else:
-                    opt = _pick(ch, b, seg.options, lambda h=hint: h()["type"])
+                    opts = seg.sequence[k] if seg.sequence is not None else seg.options
+                    opts, suffix = first_options(opts) if (j, rr, k) == (first_seg, 0, 0) else (opts, "")
+                    opt = _pick(ch, b, opts, lambda h=hint: h()["type"], suffix)
                     knobs = _knobs(ch, b, opt, lambda h=hint: h()["knobs"])
                 w = seg_w
                 if seg.seq_widths and seg.seq_widths[k] is not None:
@@ -180,8 +223,9 @@ def _decode_stage(st: StageSpec, ch: _Recorder, ref: dict | None, earlier: list[
     return out
 
 
-def _pick(ch: _Recorder, prefix: str, options: tuple[BlockOption, ...], hint: Callable[[], Any]) -> BlockOption:
-    name = ch(f"{prefix}.type", [o.type for o in options], hint)
+def _pick(ch: _Recorder, prefix: str, options: tuple[BlockOption, ...], hint: Callable[[], Any],
+          suffix: str = "") -> BlockOption:
+    name = ch(f"{prefix}.type{suffix}", [o.type for o in options], hint)
     return next(o for o in options if o.type == name)
 
 
@@ -205,6 +249,13 @@ def rule_violations(space: Space, arch: Arch) -> list[str]:
             if any(b["type"] in space.attention_types for b in st["blocks"]):
                 out.append(f"attention_from_stage: stage {i + 1} has an attention block")
                 break
+    if space.rules.output_stride is not None:
+        d = arch.to_dict()
+        red = space.stem.reduction(d["stem"]["type"], d["stem"]["knobs"])
+        stride = None if red is None else red * 2.0 ** sum(_arch_step(st) for st in d["stages"])
+        if stride != space.rules.output_stride:
+            out.append(f"output_stride: the map is reduced {stride if stride is None else f'{stride:g}'} times "
+                       f"before the head, not {space.rules.output_stride}")
     if space.rules.asymmetric:
         shares = attention_shares(space, arch)
         for i in range(1, len(shares)):

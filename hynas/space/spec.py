@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hynas.space.catalog import NO_DOWNSAMPLE
+
 
 @dataclass(frozen=True)
 class BlockOption:
@@ -61,6 +63,13 @@ class StageSpec:
 class StemSpec:
     width: tuple[int, ...]
     options: tuple[BlockOption, ...]
+    #: (type, reduction) per option: a fixed factor or the knob that sets it (``BlockInfo.reduction``)
+    reductions: tuple[tuple[str, int | str | None], ...] = ()
+
+    def reduction(self, type_: str, knobs: dict[str, Any]) -> int | None:
+        """The map reduction of the stem ``type_`` with ``knobs`` (None when the block does not declare it)."""
+        red = dict(self.reductions).get(type_)
+        return knobs.get(red) if isinstance(red, str) else red
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,7 @@ class Rules:
     max_macs: float | None = None
     min_params: float | None = None
     max_activation_mb: float | None = None  # predicted peak activations at batch 1 (hynas.cost.predict_activation_bytes)
+    output_stride: int | None = None  # the map's total reduction before the head (stem x 2 per halving stage)
 
 
 @dataclass(frozen=True)
@@ -106,5 +116,33 @@ class Space:
     head: tuple[BlockOption, ...]
     rules: Rules
     attention_types: frozenset[str] = frozenset()  # block types that attend (for layout rules)
+    stride_types: frozenset[str] = frozenset()  # body blocks that can stride (downsample 'block')
     description: str = ""
     raw: str = ""  # the YAML text as loaded, saved next to every run for re-runs
+
+
+def stage_steps(st: StageSpec) -> frozenset[int]:
+    """How a stage can change the map, as powers of 2: 1 halves, 0 keeps, -1 doubles (an upsample stage)."""
+    if st.upsample:
+        return frozenset({-1})
+    return frozenset(0 if o.type == NO_DOWNSAMPLE else 1 for o in st.downsample)
+
+
+def reachable_levels(stages: tuple[StageSpec, ...]) -> list[frozenset[int]]:
+    """``out[i]``: the sums of steps that stages i.. can make (``out[len(stages)]`` is {0})."""
+    out = [frozenset({0})]
+    for st in reversed(stages):
+        out.append(frozenset(a + b for a in stage_steps(st) for b in out[-1]))
+    return out[::-1]
+
+
+def stride_level(stride: int, reduction: int) -> int | None:
+    """k with reduction * 2**k == stride (negative when upsampling stages undo part of the reduction), or None
+    when no number of halvings or doublings makes it."""
+    if reduction < 1 or stride < 1:
+        return None
+    big, small, sign = (stride, reduction, 1) if stride >= reduction else (reduction, stride, -1)
+    if big % small:
+        return None
+    q = big // small
+    return sign * (q.bit_length() - 1) if q & (q - 1) == 0 else None
