@@ -52,6 +52,7 @@ MULTI = {"c10-xeon": ("nb201_cifar10.csv", "cifar10_valid_acc", "latency_ms_xeon
          "c100-titan": ("nb201_cifar100_devices.csv", "cifar100_test_acc", "latency_ms_titan_rtx_1"),
          "c10-params": ("nb201_cifar10.csv", "cifar10_valid_acc", "params_M")}
 _COLUMNS: dict[str, dict[tuple[str, ...], dict[str, float]]] = {}
+_CANONICAL: dict[tuple[int, str], dict[str, float]] = {}
 
 
 def columns(file: str) -> dict[tuple[str, ...], dict[str, float]]:
@@ -97,7 +98,10 @@ def canonical(rows: dict[tuple[str, ...], dict[str, float]], column: str) -> dic
     """Network -> value: a network (effective cell) takes the row of its canonical cell (unused edges 'none')."""
     from hynas.nb201 import effective_ops, to_string
 
-    return {to_string(ops): r[column] for ops, r in rows.items() if effective_ops(ops) == ops}
+    if (id(rows), column) not in _CANONICAL:  # the same table's rows: computed once per process
+        _CANONICAL[id(rows), column] = {to_string(ops): r[column] for ops, r in rows.items()
+                                        if effective_ops(ops) == ops}
+    return dict(_CANONICAL[id(rows), column])
 
 
 def _split_spread(rows: dict[tuple[str, ...], dict[str, float]]) -> float:
@@ -162,19 +166,24 @@ def local_search_trace(land: Landscape, seed: int, queries: int) -> list[tuple[f
     return trace
 
 
-def single_run(name: str, method: str, seed: int) -> dict[str, Any]:
+def single_run(name: str, method: str, seed: int, checkpoints: tuple[int, ...] = CHECKPOINTS) -> dict[str, Any]:
     land = Landscape(name, seed)
-    trace = local_search_trace(land, seed, max(CHECKPOINTS)) if method == "local" else \
-        engine_trace(land, _sampler(method, seed, 1), max(CHECKPOINTS), None)
+    if method == "oracle":  # every network evaluated: the ceiling of any method that reports its best-seen cell
+        trace = [(land.seen[k], land.report[k]) for k in land.seen]
+        checkpoints = tuple(checkpoints)
+    elif method == "local":
+        trace = local_search_trace(land, seed, max(checkpoints))
+    else:
+        trace = engine_trace(land, _sampler(method, seed, 1), max(checkpoints), None)
     out: dict[str, Any] = {"landscape": name, "method": method, "seed": seed}
-    for q in CHECKPOINTS:
-        best = max(trace[:q], key=lambda r: r[0])  # first of the best seen
+    for q in checkpoints:
+        best = max(trace if method == "oracle" else trace[:q], key=lambda r: r[0])  # first of the best seen
         out[str(q)] = best[1]
         out[f"opt{q}"] = best[0] >= land.best_seen - 1e-9
     return out
 
 
-def multi_run(name: str, method: str, seed: int) -> dict[str, Any]:
+def multi_run(name: str, method: str, seed: int, checkpoints: tuple[int, ...] = CHECKPOINTS) -> dict[str, Any]:
     from hynas.results.pareto import hypervolume
 
     land = Landscape(name, seed)
@@ -182,9 +191,9 @@ def multi_run(name: str, method: str, seed: int) -> dict[str, Any]:
     pts = list(zip(land.seen.values(), (land.cost[k] for k in land.seen)))
     ref = (min(p[0] for p in pts), max(p[1] for p in pts))
     exact = _hv_2d(pts, ref)
-    trace = engine_trace(land, _sampler(method, seed, 2), max(CHECKPOINTS), "cost")
+    trace = engine_trace(land, _sampler(method, seed, 2), max(checkpoints), "cost")
     out: dict[str, Any] = {"landscape": name, "method": method, "seed": seed}
-    for q in CHECKPOINTS:
+    for q in checkpoints:
         out[str(q)] = hypervolume([(r[0], r[2]) for r in trace[:q]], ["maximize", "minimize"], ref) / exact
     return out
 
@@ -210,6 +219,7 @@ def _sampler(method: str, seed: int, n_objectives: int) -> Any:
 
 def run(args: argparse.Namespace) -> None:
     jobs: list[tuple[Callable[..., dict[str, Any]], str, str, int]] = []
+    checkpoints = tuple(int(q) for q in args.queries.split(","))
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     for fn, lands, methods in ((single_run, args.single, args.single_methods),
                                (multi_run, args.multi, args.multi_methods)):
@@ -218,9 +228,11 @@ def run(args: argparse.Namespace) -> None:
     jobs.sort(key=lambda j: j[3])  # seed by seed across landscapes: a run stopped early has the first seeds of all
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool, open(args.out, "a") as f:
-        futs = [pool.submit(fn, name, m, s) for fn, name, m, s in jobs]
+        futs = [pool.submit(fn, name, m, s, checkpoints) for fn, name, m, s in jobs]
         for i, fut in enumerate(as_completed(futs), start=1):
             r = fut.result()
+            if args.tag:
+                r["code"] = args.tag
             f.write(json.dumps(r) + "\n")
             f.flush()
             print(f"[{i}/{len(jobs)} {time.perf_counter() - t0:.0f} s] {r}", flush=True)
@@ -229,8 +241,9 @@ def run(args: argparse.Namespace) -> None:
 def report(path: str) -> str:
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     by: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in rows:
-        by.setdefault((r["landscape"], r["method"]), []).append(r)
+    for r in rows:  # lines from another version of the code carry its tag ("code") and form their own row
+        method = r["method"] + (f" [{r['code']}]" if r.get("code") else "")
+        by.setdefault((r["landscape"], method), []).append(r)
     lines = []
     for land in dict.fromkeys(r["landscape"] for r in rows):
         ls = by.get((land, "local"), [])
@@ -244,15 +257,20 @@ def _row(land: str, method: str, rs: list[dict[str, Any]], ls: list[dict[str, An
     multi = land in MULTI
     cells = [land, method, str(len(rs))]
     for q in map(str, CHECKPOINTS):
-        xs = [r[q] for r in rs]
+        xs = [r[q] for r in rs if q in r]
+        if not xs:
+            cells.append("not run")
+            continue
+        if len(xs) < len(rs):
+            cells[2] = f"{len(xs)} of {len(rs)}"
         d = 4 if multi else 2
         s = f"{statistics.mean(xs):.{d}f} ± {statistics.stdev(xs) if len(xs) > 1 else 0:.{d}f}"
         if multi:
             s += f" (worst {min(xs):.4f})"
         else:
-            s += f" ({sum(r['opt' + q] for r in rs)}/{len(rs)} opt"
+            s += f" ({sum(r['opt' + q] for r in rs if q in r)}/{len(xs)} opt"
             if ls and method != "local":
-                med = statistics.median(r[q] for r in ls)
+                med = statistics.median(r[q] for r in ls if q in r)
                 s += f", {sum(x < med for x in xs)} below LS median"
             s += ")"
         cells.append(s)
@@ -268,6 +286,8 @@ def main() -> None:
     ap.add_argument("--multi", default=",".join(MULTI))
     ap.add_argument("--single-methods", default="local,random,evolution,default")
     ap.add_argument("--multi-methods", default="random,nsga2,default")
+    ap.add_argument("--queries", default=",".join(map(str, CHECKPOINTS)), help="budgets to report, e.g. 100")
+    ap.add_argument("--tag", default="", help="stored with each line: which version of the code produced it")
     ap.add_argument("--out", default="benchmarks/results/search_robust.jsonl")
     ap.add_argument("--report", default="", help="print the tables of a results file and exit")
     a = ap.parse_args()
