@@ -57,6 +57,32 @@ def test_ei_prefers_the_untried_combination_of_good_choices() -> None:
     assert int(np.argmax(ei)) == 0
 
 
+def test_posterior_is_the_textbook_gp_posterior() -> None:
+    """The triangular-solve variance and the Cholesky mean equal the GP formulas with an explicit inverse."""
+    X, P = _random_rows(40, 6, 5), _random_rows(30, 6, 5, seed=3)
+    y = np.random.default_rng(4).normal(size=40)
+    for length, weight, noise in [(0.2, 0.5, 1e-2), (0.05, 1.0, 1e-3), (0.4, 0.0, 1e-1)]:
+        K = bo._kernel(bo._mismatch(X, X), length, weight) + noise * np.eye(40)
+        Ks = bo._kernel(bo._mismatch(P, X), length, weight)
+        inv = np.linalg.inv(K)
+        mu, sd = bo.posterior(X, y, P, length, weight, noise)
+        assert np.allclose(mu, Ks @ inv @ y)
+        assert np.allclose(sd**2, np.clip(1.0 - np.einsum("ij,jk,ik->i", Ks, inv, Ks), 1e-12, None))
+
+
+def test_hyperparameters_are_the_grid_point_of_highest_marginal_likelihood() -> None:
+    X = _random_rows(50, 6, 5, seed=5)
+    y = np.random.default_rng(6).normal(size=50)
+    D = bo._mismatch(X, X)
+
+    def loglik(length: float, weight: float, noise: float) -> float:
+        K = bo._kernel(D, length, weight) + noise * np.eye(50)
+        return float(-0.5 * y @ np.linalg.solve(K, y) - 0.5 * np.linalg.slogdet(K)[1])
+
+    grid = [(ln, w, n) for w in bo._WEIGHTS for ln in (bo._LENGTHS if w > 0 else bo._LENGTHS[:1]) for n in bo._NOISES]
+    assert bo._select_hyper(X, y) == max(grid, key=lambda g: loglik(*g))
+
+
 @pytest.mark.parametrize("seed", [8, 12])
 def test_leaves_the_nb201_basin_a_pure_hamming_gp_stays_in(nb201_csv: Path, seed: int) -> None:
     """With the Hamming kernel alone (weights (1.0,)), seeds 8 and 12 ended all 300 queries on the cell at

@@ -84,8 +84,9 @@ class RobustBOSampler(BaseSampler):
             return {}
         names = sorted(search_space)
         choices = [list(search_space[n].choices) for n in names]  # type: ignore[attr-defined]
-        X = np.array([[choices[j].index(t.params[n]) for j, n in enumerate(names)] for t, _ in done])
-        taken = np.array(sorted({tuple(choices[j].index(t.params[n]) for j, n in enumerate(names))
+        index = [{c: i for i, c in enumerate(cs)} for cs in choices]  # choice -> position, one dict lookup each
+        X = np.array([[index[j][t.params[n]] for j, n in enumerate(names)] for t, _ in done])
+        taken = np.array(sorted({tuple(index[j][t.params[n]] for j, n in enumerate(names))
                                  for t in trials if all(n in t.params for n in names)}), dtype=int)
         rng = self._rng(trial)
         values = [v for _, v in done]
@@ -123,8 +124,8 @@ class _Step:
     def propose(self) -> np.ndarray | None:
         optima = self.local_optima() if self.local else self.X[:0]
         in_region = _min_distance(self.X, optima) > self.s.radius
-        open_rows = in_region & (self._open_neighbours(self.X) > 0)
-        if self.local and open_rows.any():
+        open_rows = in_region & (self._open_neighbours(self.X) > 0) if self.local else in_region[:0]
+        if open_rows.any():
             c = int(np.flatnonzero(open_rows)[np.argmax(self.key[open_rows])])  # earliest of the best
             if int(self.queried[c + 1:].sum()) >= self.s.patience:
                 return self._local_step(c)
