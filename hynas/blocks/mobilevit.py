@@ -35,7 +35,7 @@ from torch import nn
 from hynas.blocks.base import register_block
 from hynas.blocks.common import ACTIVATIONS, down, fused_mhsa, make_act
 from hynas.blocks.nextvit import _make_divisible
-from hynas.space.catalog import bool_knob, choice_knob, float_knob, int_knob
+from hynas.space.catalog import bool_knob, choice_knob, float_knob, int_knob, related
 
 PAPER = "MobileViT v1/v2 (Mehta & Rastegari 2022/2023), github.com/apple/ml-cvnets (timm port mobilevit.py)"
 SILU_KNOB = choice_knob("silu", ACTIVATIONS, "activation function")
@@ -52,7 +52,9 @@ def conv_bn_act(in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: i
 
 
 def ceil_to(size: int, patch: int) -> int:
-    return -(-size // patch) * patch
+    """``size`` rounded up to a multiple of ``patch``. No negative floor division: traced into ONNX, ``//`` becomes
+    Div, which truncates (-7 // 2 would give -3, so a 7x7 map would be cut to 6x6 instead of resized to 8x8)."""
+    return (size + patch - 1) // patch * patch
 
 
 def fit_patch(h: int, w: int, patch: int) -> int:
@@ -163,7 +165,7 @@ class ViTLayer(nn.Module):
                 knobs={"attn_ratio": float_knob(1.5, 0.25, 4.0, "transformer width / input width (rounded to 8)"),
                        "depth": int_knob(2, 1, 12, "transformer layers"),
                        "heads": choice_knob(4, (1, 2, 4, 8), "attention heads (divide the width, a multiple of 8)"),
-                       "patch": int_knob(2, 1, 8, "patch size"),
+                       "patch": related(int_knob(2, 1, 8, "patch size (at most the map)"), "within_map"),
                        "mlp_ratio": int_knob(2, 1, 8), "kernel": choice_knob(3, (3, 5)),
                        "fusion": bool_knob(True, "concatenate the input and fuse with a kxk conv"),
                        "act": SILU_KNOB})
@@ -238,7 +240,7 @@ class LinearAttentionLayer(nn.Module):
 @register_block("mobilevit2", role="body", family="mobilevit", attention=True, paper=PAPER,
                 knobs={"attn_ratio": float_knob(0.5, 0.125, 4.0, "transformer width / input width (rounded to 8)"),
                        "depth": int_knob(2, 1, 12, "linear-attention layers"),
-                       "patch": int_knob(2, 1, 8, "patch size"),
+                       "patch": related(int_knob(2, 1, 8, "patch size (at most the map)"), "within_map"),
                        "mlp_ratio": int_knob(2, 1, 8), "kernel": choice_knob(3, (3, 5)), "act": SILU_KNOB})
 class MobileViTv2Block(nn.Module):
     """Depthwise kxk, 1x1 to the attention width, separable linear attention over patches, fold, 1x1 + BN."""
