@@ -35,7 +35,7 @@ PAPER = ("EfficientFormerV2 (Li et al. 2023), github.com/snap-research/Efficient
          "(timm port efficientformer_v2.py)")
 
 
-def conv_bn(in_ch: int, out_ch: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> nn.Sequential:
+def effv2_conv_bn(in_ch: int, out_ch: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> nn.Sequential:
     """Biased conv + BN."""
     return nn.Sequential(nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups), nn.BatchNorm2d(out_ch))
 
@@ -48,14 +48,14 @@ class TalkingHeadAttention(nn.Module):
         self.heads, self.key_dim = heads, key_dim
         self.scale = key_dim ** -0.5
         kh, dh = key_dim * heads, key_dim * attn_ratio * heads
-        self.stride_conv = conv_bn(dim, dim, 3, stride, groups=dim) if stride > 1 else None
-        self.q, self.k, self.v = conv_bn(dim, kh), conv_bn(dim, kh), conv_bn(dim, dh)
-        self.v_local = conv_bn(dh, dh, 3, groups=dh)
+        self.stride_conv = effv2_conv_bn(dim, dim, 3, stride, groups=dim) if stride > 1 else None
+        self.q, self.k, self.v = effv2_conv_bn(dim, kh), effv2_conv_bn(dim, kh), effv2_conv_bn(dim, dh)
+        self.v_local = effv2_conv_bn(dh, dh, 3, groups=dh)
         self.talking_head1 = nn.Conv2d(heads, heads, 1)
         self.talking_head2 = nn.Conv2d(heads, heads, 1)
         self.bias = OffsetBias(heads, res)
         self.act = nn.GELU()
-        self.proj = conv_bn(dh, dim)
+        self.proj = effv2_conv_bn(dh, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
@@ -105,8 +105,8 @@ class EfficientFormerV2Block(nn.Module):
         self.token_mixer = TalkingHeadAttention(c, key_dim, heads, attn_ratio, resolution, attn_stride) if attn \
             else None
         self.ls1 = LayerScale(c) if attn else None
-        self.mlp = nn.Sequential(conv_bn(c, hid), nn.GELU(), conv_bn(hid, hid, 3, groups=hid), nn.GELU(),
-                                 conv_bn(hid, c))
+        self.mlp = nn.Sequential(effv2_conv_bn(c, hid), nn.GELU(), effv2_conv_bn(hid, hid, 3, groups=hid), nn.GELU(),
+                                 effv2_conv_bn(hid, c))
         self.ls2 = LayerScale(c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -137,14 +137,14 @@ class AttentionDownsample(nn.Module):
         super().__init__()
         self.heads, self.key_dim = heads, key_dim
         kh, dh = key_dim * heads, key_dim * attn_ratio * heads
-        self.conv = conv_bn(in_ch, out_ch, 3, 2)
+        self.conv = effv2_conv_bn(in_ch, out_ch, 3, 2)
         self.q_local = nn.Conv2d(in_ch, in_ch, 3, 2, 1, groups=in_ch)
-        self.q_proj = conv_bn(in_ch, kh)
-        self.k, self.v = conv_bn(in_ch, kh), conv_bn(in_ch, dh)
-        self.v_local = conv_bn(dh, dh, 3, 2, groups=dh)
+        self.q_proj = effv2_conv_bn(in_ch, kh)
+        self.k, self.v = effv2_conv_bn(in_ch, kh), effv2_conv_bn(in_ch, dh)
+        self.v_local = effv2_conv_bn(dh, dh, 3, 2, groups=dh)
         self.bias = OffsetBias(heads, resolution)
         self.act = nn.GELU()
-        self.proj = conv_bn(dh, out_ch)
+        self.proj = effv2_conv_bn(dh, out_ch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape

@@ -103,7 +103,7 @@ def lite_mla_macs(dim: int, head_dim: int, scale: int, n: int) -> int:
     return m + 2 * (2 * heads) * n * head_dim * (head_dim + 1) + n * 2 * total * dim
 
 
-class LightMBConv(nn.Module):
+class EfficientViTMBConv(nn.Module):
     """1x1 (bias) + hardswish, depthwise 3x3 (bias) + hardswish, 1x1 + BN."""
 
     def __init__(self, ch: int, expansion: int) -> None:
@@ -129,7 +129,7 @@ class EfficientViTBlock(nn.Module):
         super().__init__()
         self.inp = ChannelProj(in_ch, out_ch)
         self.context = LiteMLA(out_ch, head_dim, scale)
-        self.local = LightMBConv(out_ch, expansion)
+        self.local = EfficientViTMBConv(out_ch, expansion)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.inp(x)

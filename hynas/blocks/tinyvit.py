@@ -25,12 +25,12 @@ from torch import nn
 from hynas.blocks.base import register_block
 from hynas.blocks.common import ChannelProj, conv_macs, down, proj_macs
 from hynas.blocks.efficientformer import OffsetBias
-from hynas.space.catalog import int_knob
+from hynas.space.catalog import int_knob, related
 
 PAPER = "TinyViT (Wu et al. 2022), github.com/microsoft/Cream (timm port tiny_vit.py)"
 
 
-def conv_bn(in_ch: int, out_ch: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> nn.Sequential:
+def tinyvit_conv_bn(in_ch: int, out_ch: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> nn.Sequential:
     """Bias-free conv + BN."""
     return nn.Sequential(nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False),
                          nn.BatchNorm2d(out_ch))
@@ -43,9 +43,9 @@ class TinyViTStem(nn.Module):
     def __init__(self, in_ch: int, out_ch: int) -> None:
         super().__init__()
         half = max(1, out_ch // 2)
-        self.conv1 = conv_bn(in_ch, half, 3, 2)
+        self.conv1 = tinyvit_conv_bn(in_ch, half, 3, 2)
         self.act = nn.GELU()
-        self.conv2 = conv_bn(half, out_ch, 3, 2)
+        self.conv2 = tinyvit_conv_bn(half, out_ch, 3, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv2(self.act(self.conv1(x)))
@@ -67,8 +67,9 @@ class PatchMerging(nn.Module):
 
     def __init__(self, in_ch: int, out_ch: int) -> None:
         super().__init__()
-        self.layers = nn.Sequential(conv_bn(in_ch, out_ch), nn.GELU(), conv_bn(out_ch, out_ch, 3, 2, groups=out_ch),
-                                    nn.GELU(), conv_bn(out_ch, out_ch))
+        self.layers = nn.Sequential(tinyvit_conv_bn(in_ch, out_ch), nn.GELU(),
+                                    tinyvit_conv_bn(out_ch, out_ch, 3, 2, groups=out_ch),
+                                    nn.GELU(), tinyvit_conv_bn(out_ch, out_ch))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
@@ -110,8 +111,8 @@ class WindowAttention(nn.Module):
 
 
 @register_block("tinyvit", role="body", family="tinyvit", attention=True, paper=PAPER,
-                knobs={"heads": int_knob(4, 1, 32, "attention heads (lowered to a divisor of the width)"),
-                       "window": int_knob(7, 1, 32, "attention window side (the map is padded to a multiple)"),
+                knobs={"heads": related(int_knob(4, 1, 32, "attention heads (divide the width)"), "divides_width"),
+                       "window": related(int_knob(7, 1, 32, "attention window side (tiles the map at the space's resolution; other maps are padded to a multiple)"), "tiles_map"),
                        "mlp_ratio": int_knob(4, 1, 8), "local_kernel": int_knob(3, 1, 7, "depthwise conv kernel")})
 class TinyViTBlock(nn.Module):
     """x + window attention(x); depthwise conv + BN; x + MLP(LN(x))."""
@@ -124,7 +125,7 @@ class TinyViTBlock(nn.Module):
         c = out_ch
         self.inp = ChannelProj(in_ch, out_ch)
         self.attn = WindowAttention(c, heads, window)
-        self.local_conv = conv_bn(c, c, local_kernel, groups=c)
+        self.local_conv = tinyvit_conv_bn(c, c, local_kernel, groups=c)
         self.norm = nn.LayerNorm(c)
         self.fc1 = nn.Linear(c, c * mlp_ratio)
         self.act = nn.GELU()

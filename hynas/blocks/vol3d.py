@@ -48,7 +48,7 @@ def proj3d_macs(in_ch: int, out_ch: int, stride: int, h: int, w: int) -> int:
     return in_ch * out_ch * vox(h, w, stride) if in_ch != out_ch else 0
 
 
-def _stem_strides(reduction: int, layers: int) -> list[int]:
+def _stem_strides_3d(reduction: int, layers: int) -> list[int]:
     strides = [2] * {1: 0, 2: 1, 4: 2}[reduction]
     return strides + [1] * max(0, layers - len(strides))
 
@@ -70,7 +70,7 @@ class Conv3dStem(nn.Module):
                  style: str = "cba", act: str = "gelu") -> None:
         super().__init__()
         mods: list[nn.Module] = []
-        strides = _stem_strides(reduction, layers)
+        strides = _stem_strides_3d(reduction, layers)
         for i, s in enumerate(strides):
             c = in_ch if i == 0 else out_ch
             if style == "conv":
@@ -92,7 +92,7 @@ class Conv3dStem(nn.Module):
     def macs(in_ch: int, out_ch: int, stride: int, h: int, w: int, *, kernel: int = 3, reduction: int = 2,
              layers: int = 1, **_: object) -> int:
         total, c = 0, in_ch
-        for s in _stem_strides(reduction, layers):
+        for s in _stem_strides_3d(reduction, layers):
             h, w = down(h, s), down(w, s)
             total += conv3d_macs(c, out_ch, kernel, h * h * w)
             c = out_ch

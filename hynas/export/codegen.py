@@ -124,7 +124,7 @@ def _collect(roots: list[Any]) -> list[Any]:
     seen: set[int] = set()
 
     def visit(obj: Any) -> None:
-        key = hash(("const", obj[0])) if isinstance(obj, tuple) else id(obj)  # one line per named constant
+        key = hash(("const", obj[0], repr(obj[1]))) if isinstance(obj, tuple) else id(obj)  # one line per constant
         if key in seen:
             return
         seen.add(key)
@@ -134,7 +134,22 @@ def _collect(roots: list[Any]) -> list[Any]:
 
     for r in roots:
         visit(r)
+    _check_unique_names(order)
     return order
+
+
+def _check_unique_names(objs: list[Any]) -> None:
+    """The file defines every object under its own name: two different hynas objects of one name (helpers of two
+    block families) would leave only the later one, and the other family would build with it. Refuse that."""
+    seen: dict[str, Any] = {}
+    for obj in objs:
+        name, key = (obj[0], obj[1]) if isinstance(obj, tuple) else (obj.__name__, obj)
+        if name in seen and seen[name] is not key and (not isinstance(obj, tuple) or seen[name] != key):
+            where = [f"{getattr(o, '__module__', '?')}.{name}" if not isinstance(o, tuple) else f"{name} = {o!r}"
+                     for o in (seen[name], key)]
+            raise ValueError(f"generated code would define '{name}' twice ({where[0]} and {where[1]}); "
+                             "give one of them another name in hynas.blocks")
+        seen[name] = key
 
 
 def _deps(obj: Any) -> list[Any]:
