@@ -35,7 +35,7 @@ from hynas.blocks.base import register_block
 from hynas.blocks.common import ChannelProj, SqueezeExcite, conv_macs, down, proj_macs
 from hynas.blocks.efficientformer import LayerScale
 from hynas.blocks.reparam import fold_bn
-from hynas.space.catalog import bool_knob, choice_knob, int_knob
+from hynas.space.catalog import bool_knob, choice_knob, int_knob, related
 
 PAPER = "FastViT (Vasu et al. 2023), github.com/apple/ml-fastvit (timm port fastvit.py)"
 
@@ -257,7 +257,7 @@ class RepCPE(nn.Module):
 
 
 @register_block("fastvit_attn", role="body", family="fastvit", attention=True, paper=PAPER,
-                knobs={"head_dim": choice_knob(32, (16, 32, 64), "attention head width"),
+                knobs={"head_dim": related(choice_knob(32, (16, 32, 64), "attention head width (divides the width)"), "divides_width"),
                        "mlp_ratio": int_knob(4, 1, 8),
                        "cpe": bool_knob(False, "RepCPE before the block (FastViT's first attention block)"),
                        "cpe_kernel": choice_knob(7, (3, 5, 7), "RepCPE depthwise kernel")})
@@ -272,6 +272,8 @@ class FastViTAttention(nn.Module):
         self.pos_emb = RepCPE(c, cpe_kernel) if cpe else nn.Identity()
         self.norm = nn.BatchNorm2d(c)
         self.heads = max(1, c // head_dim)
+        while c % self.heads:  # a sampled width the head width does not divide: the nearest lower head count
+            self.heads -= 1
         self.qkv = nn.Linear(c, 3 * c, bias=False)
         self.proj = nn.Linear(c, c)
         self.layer_scale_1 = LayerScale(c)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 ROLES = ("stem", "downsample", "upsample", "body", "head")
@@ -39,6 +39,8 @@ class Knob:
     low: float | None = None  # inclusive numeric range when ``choices`` is None
     high: float | None = None
     doc: str = ""
+    #: how the value must fit the block's place (``RELATIONS``), checked when a space loads; None: it need not
+    relation: str | None = None
 
     def check(self, value: Any) -> str | None:
         """Return why ``value`` is not allowed, or None when it is."""
@@ -76,6 +78,18 @@ def short_repr(value: Any, limit: int = 60) -> str:
         return f"<an integer of about {int(value.bit_length() * 0.30103) + 1} digits>"
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+#: knob relations to the block's place in the network: the value divides the block's width (heads, head
+#: widths), tiles the map the block sees (windows), or is at most that map's side (patches)
+RELATIONS = ("divides_width", "tiles_map", "within_map")
+
+
+def related(knob: Knob, relation: str) -> Knob:
+    """``knob`` whose value must stand in ``relation`` (one of ``RELATIONS``) to the block's width or map."""
+    if relation not in RELATIONS:
+        raise ValueError(f"relation must be one of {RELATIONS}")
+    return replace(knob, relation=relation)
 
 
 def int_knob(default: int, low: int, high: int, doc: str = "") -> Knob:

@@ -32,6 +32,7 @@ from hynas.space.spec import (
     StageSpec,
     StemSpec,
     reachable_levels,
+    stage_steps,
     stride_level,
 )
 from hynas.space.yamlio import read_yaml
@@ -91,6 +92,7 @@ def parse_space(raw: Any, catalog: Catalog | None = None, *, name_hint: str = "s
     if not isinstance(desc, str) or not _utf8(desc):
         raise SpecError("must be text.", path="description")
     stem = _stem(top["stem"], cat)
+    _check_relations(tuple(stages), stages_raw, stem, inp, cat)
     if rules.output_stride is not None:
         _check_output_stride(stem, tuple(stages), rules.output_stride, cat)
     for o in stem.options:
@@ -374,6 +376,68 @@ def _check_output_stride(stem: StemSpec, stages: tuple[StageSpec, ...], stride: 
                                 f"stages' downsample choices halve the map {sorted(levels)} times after it, "
                                 f"which never makes {stride}.", path=where,
                                 allowed=f"rules.output_stride in {possible[:20]}, or other stem/downsample choices")
+
+
+def _segment_paths(raw: dict, path: str, st: StageSpec) -> list[tuple[Segment, str, list[str]]]:
+    """Each segment with the YAML path of its blocks (one path per sequence position)."""
+    out = []
+    for j, seg in enumerate(st.segments):
+        base = f"{path}.pattern[{j}]" if "pattern" in raw else path
+        if seg.sequence is not None:
+            out.append((seg, base, [f"{base}.sequence[{k}]" for k in range(len(seg.sequence))]))
+        else:
+            out.append((seg, base, [f"{base}.blocks"]))
+    return out
+
+
+def _check_relations(stages: tuple[StageSpec, ...], raw: list, stem: StemSpec, inp: InputSpec, cat: Catalog) -> None:
+    """Knob values that can never fit the block's place: a head count or head width that divides none of the
+    block's widths, a window that tiles none of the maps it can see, a patch larger than every such map.
+
+    Maps are those at the space's resolution (every stem and downsample choice); a value that fits some width
+    or map choice is kept, and a sampled arch of another choice is left to the block (TinyViT and FastViT lower
+    the head count to a divisor of the width, TinyViT pads the map, MobileViT takes 1x1 patches)."""
+    reds = [r for o in stem.options for r in _option_reductions(o, cat)]
+    maps = None if inp.dims != 2 or None in reds else {inp.resolution // r for r in reds if inp.resolution % r == 0}
+    for i, (st, st_raw) in enumerate(zip(stages, raw)):
+        if maps is not None:
+            steps = stage_steps(st)
+            maps = ({m // 2 for m in maps if m % 2 == 0 and m >= 2} if 1 in steps else set()) | (
+                set(maps) if 0 in steps else set()) | ({2 * m for m in maps} if -1 in steps else set())
+        for seg, base, paths in _segment_paths(st_raw, f"stages[{i}]", st):
+            for k, p in enumerate(paths):
+                opts = seg.sequence[k] if seg.sequence is not None else seg.options
+                width = (seg.seq_widths[k] if seg.seq_widths and seg.seq_widths[k] else None) or seg.width or st.width
+                for o in opts:
+                    _check_option(o, f"{p}.{o.type}", set(width), maps, inp.resolution, cat)
+
+
+def _check_option(o: BlockOption, path: str, widths: set[int], maps: set[int] | None, res: int, cat: Catalog) -> None:
+    for name, values in o.knobs:
+        knob = cat[o.type].knobs[name]
+        if knob.relation is None or (knob.relation != "divides_width" and not maps):
+            continue
+        fits = {"divides_width": lambda v: any(w % v == 0 for w in widths),
+                "tiles_map": lambda v: any(m % v == 0 for m in maps),
+                "within_map": lambda v: any(v <= m for m in maps)}[knob.relation]
+        for v in values:
+            if isinstance(v, int) and v > 0 and fits(v):
+                continue
+            span = list(knob.choices) if knob.choices else range(int(knob.low or 1), int(knob.high or 1) + 1)
+            ok = [c for c in span if isinstance(c, int) and c > 0 and fits(c)]
+            shown = ", ".join(f"{m}x{m}" for m in sorted(maps or ()))
+            why = {"divides_width": f"{short_repr(v)} divides none of the block's widths {sorted(widths)}",
+                   "tiles_map": f"window {short_repr(v)} tiles none of the maps the block sees ({shown} at input "
+                                f"resolution {res})",
+                   "within_map": f"{short_repr(v)} is larger than every map the block sees ({shown} at input "
+                                 f"resolution {res})"}[knob.relation]
+            raise SpecError(why + ".", path=f"{path}.{name}" + (f"[{values.index(v)}]" if len(values) > 1 else ""),
+                            allowed=ok or "no value of this knob fits; change the widths or the resolution")
+
+
+def _option_reductions(o: BlockOption, cat: Catalog) -> list[int | None]:
+    red = cat[o.type].reduction
+    return list(o.knob_dict()[red]) if isinstance(red, str) else [red]
 
 
 def _stem_factors(stem: StemSpec, cat: Catalog) -> list[int]:
