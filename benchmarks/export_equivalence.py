@@ -34,6 +34,8 @@ def main() -> None:
     ap.add_argument("--max-minutes-per-space", type=float, default=0.0, help="stop a space early (0: never)")
     ap.add_argument("--skip", default="", help="SPACE=N,...: start SPACE at its N-th arch (continue an interrupted "
                                               "run: the draws are the same for the same seed)")
+    ap.add_argument("--references", default="", help="comma-separated reference models (names in "
+                                                   "search_spaces/reference/) to check instead of all of them")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="export_equivalence.json")
     args = ap.parse_args()
@@ -41,8 +43,20 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the harness lives with the tests
     from tests.export.equivalence import Check, check_archs, shipped_archs
 
-    sets = shipped_archs(args.per_space, seed=args.seed)
-    wanted = [s for s in args.spaces.split(",") if s] or sorted(sets)
+    only = {s for s in args.spaces.split(",") if s} or None
+    sets = shipped_archs(args.per_space, seed=args.seed, only=only)
+    wanted = sorted(only) if only else sorted(sets)
+    missing = sorted(set(wanted) - set(sets))
+    if missing:
+        ap.error(f"--spaces: no shipped space named {', '.join(missing)}; choose from the shipped spaces or 'reference'")
+    refs = [r for r in args.references.split(",") if r]
+    if refs:
+        known = {n for n, _ in sets.get("reference", [])}
+        if not known:
+            ap.error("--references needs the 'reference' set (leave --spaces out or include 'reference')")
+        if set(refs) - known:
+            ap.error(f"--references: unknown {', '.join(sorted(set(refs) - known))}; choose from {', '.join(sorted(known))}")
+        sets["reference"] = [(n, a) for n, a in sets["reference"] if n in refs]
     report: dict = {"command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
                     "machine": _cpu_model(), "cpus": os.cpu_count(),
                     "loadavg_start": _loadavg(), "spaces": {}}

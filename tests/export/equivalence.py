@@ -152,10 +152,12 @@ def shrink(arch: Arch, divisor: int) -> Arch:
     return small
 
 
-def shipped_archs(per_space: int, seed: int = 0, divisor: int = 1) -> dict[str, list[tuple[str, Arch]]]:
+def shipped_archs(per_space: int, seed: int = 0, divisor: int = 1,
+                  only: set[str] | None = None) -> dict[str, list[tuple[str, Arch]]]:
     """``per_space`` distinct random feasible archs from every shipped space, and every reference model.
 
-    With ``divisor`` > 1 every arch is shrunk (``shrink``) to keep quick checks quick.
+    With ``divisor`` > 1 every arch is shrunk (``shrink``) to keep quick checks quick; ``only`` draws just the
+    named sets (space names, ``reference``); a space's draws do not depend on which others are drawn.
     """
     import random
 
@@ -165,6 +167,8 @@ def shipped_archs(per_space: int, seed: int = 0, divisor: int = 1) -> dict[str, 
 
     out: dict[str, list[tuple[str, Arch]]] = {}
     for name, path in shipped_spaces().items():
+        if only is not None and name not in only:
+            continue
         sp = load_space(path)
         rng, check, seen = random.Random(seed), limits_check(sp), {}
         for _ in range(20 * per_space):  # distinct archs; a small space yields all it has
@@ -172,7 +176,8 @@ def shipped_archs(per_space: int, seed: int = 0, divisor: int = 1) -> dict[str, 
                 break
             seen.setdefault(sample(sp, rng, check), None)
         out[name] = [(f"{name}_{i}", a) for i, a in enumerate(seen)]
-    out["reference"] = [(p.stem, fixed_arch(load_space(p))) for p in reference_files()]
+    if only is None or "reference" in only:
+        out["reference"] = [(p.stem, fixed_arch(load_space(p))) for p in reference_files()]
     if divisor > 1:
         out = {k: [(n, shrink(a, divisor)) for n, a in v] for k, v in out.items()}
     return out
