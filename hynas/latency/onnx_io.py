@@ -11,7 +11,7 @@ import io
 import logging
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -72,8 +72,12 @@ class _RandomCalibration:
         return next(self._data, None)
 
 
-def quantize_int8(onnx_bytes: bytes, shape: tuple[int, ...], batches: int = CALIBRATION_BATCHES) -> bytes:
-    """Static post-training quantization: QDQ format, uint8 activations, per-channel int8 weights."""
+def quantize_qdq(onnx_bytes: bytes, reader: object, exclude: Sequence[str] = (),
+                only: Sequence[str] | None = None) -> bytes:
+    """Static post-training quantization as ``ort-cpu-int8`` deploys it: QDQ format, uint8 activations,
+    per-channel int8 weights, MinMax ranges from ``reader`` (an onnxruntime ``CalibrationDataReader``:
+    ``get_next()`` gives ``{input name: array}`` until None). ``exclude`` nodes stay fp32; ``only``,
+    when given, is the list of nodes quantized (mixed precision)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     with tempfile.TemporaryDirectory(prefix="hynas-q-") as tmp:
@@ -87,13 +91,20 @@ def quantize_int8(onnx_bytes: bytes, shape: tuple[int, ...], batches: int = CALI
                 quantize_static(
                     str(src),
                     str(dst),
-                    _RandomCalibration("input", shape, batches),
+                    reader,
                     quant_format=QuantFormat.QDQ,
                     per_channel=True,
                     activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax,
+                    nodes_to_exclude=list(exclude),
+                    nodes_to_quantize=list(only) if only is not None else None,
                 )
         finally:
             root.setLevel(level)
         return dst.read_bytes()
+
+
+def quantize_int8(onnx_bytes: bytes, shape: tuple[int, ...], batches: int = CALIBRATION_BATCHES) -> bytes:
+    """The ``ort-cpu-int8`` graph of a model, calibrated on seeded random data (enough for timing)."""
+    return quantize_qdq(onnx_bytes, _RandomCalibration("input", shape, batches))

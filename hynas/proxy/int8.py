@@ -18,12 +18,8 @@ A conversion that fails raises ``CandidateError``: that candidate's failure, not
 from __future__ import annotations
 
 import copy
-import logging
-import tempfile
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +28,8 @@ from torch import nn
 
 from hynas.errors import CandidateError
 from hynas.space.arch import Arch
+
+MAX_EVAL_IMAGES = 1000  # held-out images the search objective scores (all of digits' split)
 
 
 @dataclass(frozen=True)
@@ -114,27 +112,14 @@ class _Batches:
 
 def quantize_calibrated(onnx_bytes: bytes, calibration: list[np.ndarray], exclude: Sequence[str] = (),
                         only: Sequence[str] | None = None) -> bytes:
-    """Static QDQ int8 (per-channel weights, uint8 activations, MinMax) as ``ort-cpu-int8`` deploys it,
-    calibrated on the given batches; ``exclude`` nodes stay fp32, ``only`` restricts quantization."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    """The ``ort-cpu-int8`` quantization (``hynas.latency.onnx_io.quantize_qdq``) calibrated on the given
+    batches; ``exclude`` nodes stay fp32, ``only`` restricts quantization. A failure is the candidate's."""
+    from hynas.latency.onnx_io import quantize_qdq
 
-    with tempfile.TemporaryDirectory(prefix="hynas-q8-") as tmp:
-        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
-        src.write_bytes(onnx_bytes)
-        root, level = logging.getLogger(), logging.getLogger().level
-        root.setLevel(logging.ERROR)  # the quantizer logs advice on the root logger; library code stays quiet
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                quantize_static(str(src), str(dst), _Batches(calibration), quant_format=QuantFormat.QDQ,
-                                per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                                calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=list(exclude),
-                                nodes_to_quantize=list(only) if only is not None else None)
-        except Exception as e:  # noqa: BLE001 - onnxruntime raises many kinds; each fails this candidate only
-            raise CandidateError(f"int8 quantization failed: {type(e).__name__}: {str(e)[:300]}") from None
-        finally:
-            root.setLevel(level)
-        return dst.read_bytes()
+    try:
+        return quantize_qdq(onnx_bytes, _Batches(calibration), exclude=exclude, only=only)
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises many kinds; each fails this candidate only
+        raise CandidateError(f"int8 quantization failed: {type(e).__name__}: {str(e)[:300]}") from None
 
 
 def onnx_accuracy(model_bytes: bytes, batches: list[np.ndarray], labels: list[np.ndarray]) -> float:
@@ -208,3 +193,33 @@ def int8_accuracy(model: nn.Module, arch: Arch, data: Any, *, resolution: int | 
             q = quantize_calibrated(fp32, calib, only=_nodes_of(names, [r for r in refs if r.type == t]))
             res.only_type[t] = onnx_accuracy(q, xs, ys)
     return res
+
+
+def _register() -> None:
+    from hynas.proxy.shape import TRAINED_SCORES
+
+    if "accuracy_int8" not in TRAINED_SCORES._items:  # shape.py imports this module once it has the registry
+        TRAINED_SCORES.register("accuracy_int8", accuracy_int8)
+
+
+def accuracy_int8(model: nn.Module, data: Any, *, seed: int = 0, resolution: int | None = None,
+                  arch: Arch | None = None, int8_keep_bridges: bool = False, **_: Any) -> dict[str, Any]:
+    """Held-out accuracy in onnxruntime after int8 quantization as ort-cpu-int8 deploys it (static QDQ).
+
+    The trained candidate is quantized as the ``ort-cpu-int8`` target deploys it (with
+    ``int8_keep_bridges`` its bridge blocks stay fp32) and scored in onnxruntime.
+
+    Beside it: ``int8_drop`` (fp32 minus that accuracy, both in onnxruntime on the same held-out
+    images), ``int8_fp32_accuracy``, ``int8_all_accuracy`` (every block int8) and the bridges.
+    """
+    if arch is None:
+        raise CandidateError("accuracy_int8 needs the candidate's arch (its blocks name the ONNX nodes)")
+    r = int8_accuracy(model, arch, data, resolution=resolution, keep_bridges=int8_keep_bridges, seed=seed,
+                      max_eval=MAX_EVAL_IMAGES)
+    value = r.keep_bridges_accuracy if int8_keep_bridges and r.keep_bridges_accuracy is not None else r.int8_accuracy
+    return {"accuracy_int8": value, "int8_drop": r.fp32_accuracy - value, "int8_fp32_accuracy": r.fp32_accuracy,
+            "int8_all_accuracy": r.int8_accuracy, "int8_bridges": list(r.bridges),
+            "int8_keep_bridges": bool(int8_keep_bridges), "int8_eval_images": r.evaluated_images}
+
+
+_register()

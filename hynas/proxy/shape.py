@@ -218,7 +218,8 @@ def held_out(data: Dataset, limit: int, size: int | None = None) -> tuple[torch.
 
 @TRAINED_SCORES.decorator("shape_sensitivity")
 def shape_sensitivity(model: nn.Module, data: Dataset, *, seed: int = 0, resolution: int | None = None,
-                      levels: Sequence[str] = DEFAULT_LEVELS, max_images: int = MAX_EVAL_IMAGES) -> dict[str, float]:
+                      levels: Sequence[str] = DEFAULT_LEVELS, max_images: int = MAX_EVAL_IMAGES,
+                      **_: Any) -> dict[str, float]:
     """Held-out accuracy minus accuracy on patch-shuffled / seam-blended copies (mean over levels).
 
     Images are disrupted at the resolution the model was trained at (``resolution``, default
@@ -229,11 +230,15 @@ def shape_sensitivity(model: nn.Module, data: Dataset, *, seed: int = 0, resolut
 
 
 def score_trained(names: Sequence[str], model: nn.Module, data: Dataset, *, seed: int = 0,
-                  resolution: int | None = None) -> dict[str, float]:
-    """Run the named post-training scorers on a trained model; one flat dict of their metrics."""
-    out: dict[str, float] = {}
+                  resolution: int | None = None, **context: Any) -> dict[str, Any]:
+    """Run the named post-training scorers on a trained model; one flat dict of their metrics.
+
+    ``context`` (the candidate's ``arch``, the search's settings such as ``int8_keep_bridges``) is
+    passed to every scorer; each reads what it needs.
+    """
+    out: dict[str, Any] = {}
     for name in names:
-        out.update(TRAINED_SCORES.get(name)(model, data, seed=seed, resolution=resolution))
+        out.update(TRAINED_SCORES.get(name)(model, data, seed=seed, resolution=resolution, **context))
     return out
 
 
@@ -255,3 +260,6 @@ def layout_features(arch_dict: dict) -> dict[str, float]:
                 n_attn += 1
                 start = min(start, si)
     return {"attention_share": n_attn / max(1, n_blocks), "attention_start": float(start)}
+
+
+import hynas.proxy.int8  # noqa: F401  - registers accuracy_int8 (it needs the registry above)
