@@ -51,7 +51,7 @@ def search_cmd(
                                        "(default min(4, half the threads); 0 to 64, 0 = decode in the trainer)"),
     params_objective: bool = typer.Option(False, "--params-objective", help="add params as a third objective"),
     objectives: str = typer.Option("accuracy,latency_ms", help="comma-separated objectives (accuracy, latency_ms, "
-                                   "params_m, macs_g, shape_sensitivity: needs --proxy train); 'accuracy' alone only with --table (default sampler: robust)"),
+                                   "params_m, macs_g, shape_sensitivity and accuracy_int8: need --proxy train); 'accuracy' alone only with --table (default sampler: robust)"),
     predict: bool = typer.Option(False, "--predict", help="require the target's latency predictor "
                                  "(default: the predictor where one exists, else timing)"),
     measure: bool = typer.Option(False, "--measure", help="time every candidate on the target instead of predicting"),
@@ -59,7 +59,8 @@ def search_cmd(
                                    "another machine by timing a few archs here first (stored in the run directory)"),
     constraint: list[str] = typer.Option([], "--constraint",
                                          help="e.g. 'latency_ms<=5' (repeatable); names: "
-                                         "accuracy, latency_ms, params_m, macs_g, shape_sensitivity; ops <=, >=, <, >"),
+                                         "accuracy, latency_ms, params_m, macs_g, shape_sensitivity, accuracy_int8; "
+                                         "ops <=, >=, <, >"),
     backend: str = typer.Option("local", help="local | ray (Ray tasks) | tune (Ray Tune trials, ASHA by rung) (`hynas list backends`)"),
     workers: int = typer.Option(1, help="candidates evaluated in parallel: Ray tasks, or on the local backend "
                                 "child processes, each with its share of the cores (or its own GPU)"),
@@ -89,6 +90,9 @@ def search_cmd(
     max_activation_mb: float = typer.Option(0.0, help="reject, before building it, a candidate whose predicted "
                                             "peak activations (batch 1, fp32) exceed this many MB (overrides the "
                                             "space's rules.max_activation_mb)"),
+    int8_keep_bridges: bool = typer.Option(False, "--int8-keep-bridges", help="accuracy_int8: keep the bridge "
+                                           "blocks (first attention block after convolution, per stage) in fp32, "
+                                           "the rest int8 (mixed precision)"),
 ) -> None:
     """Multi-objective search (accuracy vs latency) within a budget; resumable."""
     from hynas.latency.predict import latency_source
@@ -117,7 +121,7 @@ def search_cmd(
                        table_latency=table_latency or None, table_test=table_test or None, screen=screen, prune=prune,
                        heartbeat_s=heartbeat or None, trial_timeout_s=parse_duration(trial_timeout, "--trial-timeout"),
                        trial_memory_mb=trial_memory or None, metric=metric,
-                       max_activation_mb=max_activation_mb or None)
+                       max_activation_mb=max_activation_mb or None, int8_keep_bridges=int8_keep_bridges)
     _check_names(cfg)
     _check_before_writing(cfg)
     if not table:  # after validation: calibrating writes RUN/predictor-<target>.json
@@ -199,3 +203,8 @@ def _check_before_writing(cfg: Any) -> None:
     from hynas.search.problems.evaluate import trained_scores
 
     check_train_size(trained_scores(cfg), cfg.train_recipe(), cfg.input_resolution, cfg.dataset)  # patch grids
+    if "accuracy_int8" in trained_scores(cfg):  # int8 top-1 needs image classification data
+        from hynas.proxy.data import load_dataset
+        from hynas.search.problems.evaluate import check_int8_data
+
+        check_int8_data(cfg, load_dataset(cfg.dataset, recipe=cfg.train_recipe()))

@@ -267,7 +267,7 @@ def run_space_rules(meta: dict[str, Any]) -> Any:
 
 
 def _small_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
-    keep = ("params", "macs", "latency_method", "train_seconds", "proxy_score")
+    keep = ("params", "macs", "latency_method", "train_seconds", "proxy_score", "int8_drop")
     out = {k: attrs[k] for k in keep if k in attrs}
     if "latency" in attrs:
         out["latency"] = {k: attrs["latency"].get(k) for k in ("median_ms", "p10_ms", "p90_ms", "target", "method")}

@@ -4,7 +4,8 @@ The engine emits an event after each tell (``Search.event``); :func:`candidate_l
 it into ``trial 12  complete  3f9a1c2e04d1  acc 0.9120 · 1.873 ms · 14.2 s``, naming the
 accuracy objective by what it is (``naswot`` for a zero-cost run, not "acc") and showing
 every objective of the run, in the run's order after accuracy and latency (``... · 1.873 ms ·
-shape_sensitivity 0.7412 · 14.2 s``): a user who asked for three objectives sees all three. The
+shape_sensitivity 0.7412 · 14.2 s``; int8 accuracy as ``int8 0.9080 (drop +0.0040)``): a user who
+asked for three objectives sees all three. The
 :class:`SearchLog` appends the same lines, with a header and the final summary, to the run
 directory, whether or not anyone watches a terminal.
 """
@@ -25,6 +26,8 @@ def value_text(name: str, value: float | None, acc_name: str = "acc") -> str:
     if name == "accuracy":
         return f"{acc_name} {'-' if value is None else f'{value:.4g}'}"
     num = "-" if value is None else f"{value:.3f}" if name == "latency_ms" else f"{value:.4g}"
+    if name == "accuracy_int8":
+        return f"int8 {num}"
     unit = UNITS.get(name)
     return f"{num} {unit}" if unit else f"{name} {num}"
 
@@ -39,7 +42,14 @@ def candidate_line(event: Mapping[str, Any], acc_name: str = "acc") -> str:
     """One finished candidate: number, outcome, arch hash, every objective, seconds, and why (failed/rejected)."""
     a, status = event.get("attrs") or {}, event["status"]
     m = metrics(event)
-    parts = [value_text(o, m.get(o), acc_name) for o in shown_objectives(event)]
+    shown = shown_objectives(event)
+    parts = [value_text(o, m.get(o), acc_name) for o in shown]
+    if isinstance(a.get("int8_drop"), (int, float)):  # accuracy_int8: fp32 minus int8, beside the int8 accuracy
+        drop = f"int8 drop {a['int8_drop']:+.4f}"
+        if "accuracy_int8" in shown:
+            parts[shown.index("accuracy_int8")] += f" ({drop.removeprefix('int8 ')})"
+        else:
+            parts.append(drop)
     if event.get("seconds") is not None:
         parts.append(f"{event['seconds']:.1f} s")
     line = f"trial {event['trial']:>4}  {STATUS_WORD.get(status, status):<8}  {str(a.get('hash', '?'))[:12]:<12}  "

@@ -125,7 +125,7 @@ def plot_data(run: Run, landmarks: list[Landmark] | None = None) -> PlotData:
 
     acc = short_name(cfg)
     units = {"accuracy": acc, "latency_ms": "ms", "params_m": "M params", "macs_g": "G MACs",
-             "shape_sensitivity": "shape drop"}
+             "shape_sensitivity": "shape drop", "accuracy_int8": "int8 acc"}
     labels = objective_labels(cfg)
     extra = {o: labels.get(o, o) for o in run.objectives if o not in ("accuracy", "macs_g", *X_AXES)}
     return PlotData(title, metrics, kinds, [t.number for t in trials],

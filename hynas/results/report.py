@@ -102,15 +102,19 @@ def _row(t: TrialRecord, constrained: bool, extra: tuple[str, ...] = ()) -> list
     method = t.attrs.get("latency_method", "measured") if lat is not None else ""
     size = ["" if math.isnan(m.get(k, math.nan)) else m[k] for k in ("params_m", "macs_m")]
     row = [t.number, t.values.get("accuracy", t.attrs.get("pruned_accuracy", "")), lat if lat is not None else "",
-           method, *size, *(t.values.get(k, "") for k in extra)]
+           method, *size, *(t.values.get(k, t.attrs.get(k, "")) for k in extra)]
     if constrained:
         row.append("" if t.state != "COMPLETE" else "yes" if t.feasible else "no")
     return row + [t.arch.summary() if t.arch else ""]
 
 
+COLUMN_NAMES = {"accuracy_int8": "int8 accuracy (onnxruntime)", "int8_drop": "int8 drop (fp32 - int8)"}
+
+
 def _header(constrained: bool, first: str = "trial", accuracy: str = "accuracy",
             extra: tuple[str, ...] = ()) -> list[str]:
-    return [first, accuracy, "latency (ms)", "latency method", "params (M)", "MACs (M)", *extra] + (
+    return [first, accuracy, "latency (ms)", "latency method", "params (M)", "MACs (M)",
+            *(COLUMN_NAMES.get(k, k) for k in extra)] + (
         ["feasible"] if constrained else []) + ["architecture"]
 
 
@@ -121,6 +125,9 @@ def front_section(run: Run) -> tuple[str, list[TrialRecord]]:
     constrained = bool(run.meta["config"].get("constraints"))
     acc = objective_labels(run.meta["config"])["accuracy"]
     extra = tuple(o for o in run.objectives if o not in ("accuracy", "latency_ms", "params_m", "macs_g"))
+    if "accuracy_int8" in extra:  # the fp32 -> int8 drop beside the int8 accuracy (a trial attribute)
+        i = extra.index("accuracy_int8") + 1
+        extra = (*extra[:i], "int8_drop", *extra[i:])
     front = sorted((t for t in run.front() if t.arch is not None), key=lambda t: t.values.get("latency_ms", 0.0))
     text = _table(_header(constrained, accuracy=acc, extra=extra), [_row(t, constrained, extra) for t in front])
     if constrained:

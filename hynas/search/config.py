@@ -9,10 +9,11 @@ from typing import Any
 
 from hynas.errors import UserError
 
-# shape_sensitivity: measured on the trained candidate after its proxy training (hynas.proxy.shape)
+# shape_sensitivity, accuracy_int8: measured on the trained candidate after its proxy training
+# (hynas.proxy.shape, hynas.proxy.int8)
 OBJECTIVES = {"accuracy": "maximize", "latency_ms": "minimize", "params_m": "minimize", "macs_g": "minimize",
-              "shape_sensitivity": "maximize"}
-CONSTRAINT_METRICS = ("accuracy", "latency_ms", "params_m", "macs_g", "shape_sensitivity")
+              "shape_sensitivity": "maximize", "accuracy_int8": "maximize"}
+CONSTRAINT_METRICS = ("accuracy", "latency_ms", "params_m", "macs_g", "shape_sensitivity", "accuracy_int8")
 _CONSTRAINT = re.compile(r"^\s*([a-z_]+)\s*(<=|>=|<|>)\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
 
 
@@ -88,6 +89,7 @@ class SearchConfig:
     latency_predictor: dict[str, Any] = field(default_factory=dict)  # how latencies are got (hynas.latency.source)
     metric: str = ""  # what the accuracy objective is on this dataset's task (accuracy, mIoU, auc, ...); display only
     max_activation_mb: float | None = None  # overrides the space's rules.max_activation_mb
+    int8_keep_bridges: bool = False  # accuracy_int8: keep the bridge blocks fp32 (mixed precision, Q-HyViT)
 
     def __post_init__(self) -> None:
         for o in self.objectives:
@@ -114,6 +116,9 @@ class SearchConfig:
         if self.screen < 1:
             raise UserError(f"--screen must be at least 1, got {self.screen}.")
         self.parsed_constraints()
+        if self.int8_keep_bridges and "accuracy_int8" not in (*self.objectives, *self.constraint_metrics()):
+            raise UserError("--int8-keep-bridges sets how the accuracy_int8 objective quantizes a candidate; add "
+                            "accuracy_int8 to --objectives (or a --constraint on it), or drop the flag.")
         from hynas.search.checks import check_flags
 
         check_flags(self)  # seed, heartbeat, trial caps, duplicate objectives
@@ -150,6 +155,9 @@ class SearchConfig:
 
     def parsed_constraints(self) -> tuple[Constraint, ...]:
         return tuple(parse_constraint(c) for c in self.constraints)
+
+    def constraint_metrics(self) -> tuple[str, ...]:
+        return tuple(c.metric for c in self.parsed_constraints())
 
     @property
     def directions(self) -> list[str]:

@@ -133,6 +133,20 @@ def check_data_fits(data: Any, space: Space, name: str) -> None:
                         f"{space.name} takes {kinds.get(space.input.dims, '')} (input.dims: {space.input.dims}).")
 
 
+def check_int8_data(cfg: SearchConfig, data: Any) -> None:
+    """accuracy_int8 scores top-1 classification of images; another task or input kind is refused (exit 2)."""
+    if "accuracy_int8" not in trained_scores(cfg):
+        return
+    from hynas.proxy.tasks import task_of
+
+    task = task_of(data).name
+    if task != "classify" or getattr(data, "dims", 2) != 2 or getattr(data, "fields", ()):
+        raise UserError(f"--objectives/--constraint: accuracy_int8 measures int8 top-1 accuracy of an image "
+                        f"classifier, and --dataset {cfg.dataset} is a {task} task"
+                        f"{'' if getattr(data, 'dims', 2) == 2 else f' on {data.dims}-D inputs'}. "
+                        "Use it with 2-D image classification data.")
+
+
 def _field_text(f: Any) -> str:
     if f is None:
         return "absent"
@@ -152,6 +166,7 @@ class Evaluator:
         check_runtime(self.recipe)  # a device or precision this machine lacks is refused once, not per candidate
         self.data = load_dataset(cfg.dataset, recipe=self.recipe)
         check_data_fits(self.data, space, cfg.dataset)
+        check_int8_data(cfg, self.data)
         self.input_resolution = cfg.input_resolution or self.recipe.model_size(self.data.resolution)
 
     def proxy_arch(self, arch: Arch) -> Arch:
@@ -237,7 +252,7 @@ class Evaluator:
 
         accuracy, extra = SCORERS.get(self.cfg.proxy).run(model, self.data, self.cfg, report)
         attrs.update(extra)
-        trained = self.trained_values(model, attrs, report)
+        trained = self.trained_values(model, attrs, report, arch=self.proxy_arch(arch))
         # On the machine a predictor was profiled on, a timing is rescaled to that machine's nominal
         # speed (a reference network timed alongside it), so candidates timed minutes apart on a
         # shared, throttling machine compare fairly; elsewhere it is the raw median.
@@ -246,8 +261,8 @@ class Evaluator:
                   "macs_g": sizes["macs"] / 1e9, **trained}
         return Evaluation(values=values, attrs=attrs)
 
-    def trained_values(self, model: Any, attrs: dict[str, Any],
-                       report: Callable[[int, float], bool] | None = None) -> dict[str, float]:
+    def trained_values(self, model: Any, attrs: dict[str, Any], report: Callable[[int, float], bool] | None = None,
+                       arch: Arch | None = None) -> dict[str, float]:
         """The post-training scores the search asks for, on the model just trained (same data, same size).
 
         Their headline values are returned (objective values); their detail (e.g. the drop per
@@ -260,7 +275,9 @@ class Evaluator:
 
         t0 = time.perf_counter()
         out = score_trained(names, model, self.data, seed=self.cfg.seed,
-                            resolution=self.recipe.train_size(self.data.resolution))
-        attrs.update({k: float(v) for k, v in out.items() if k not in names})
+                            resolution=self.recipe.train_size(self.data.resolution), arch=arch,
+                            int8_keep_bridges=self.cfg.int8_keep_bridges)
+        attrs.update({k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                      for k, v in out.items() if k not in names})
         attrs["trained_scores_seconds"] = round(time.perf_counter() - t0, 3)
         return {n: float(out[n]) for n in names}

@@ -87,8 +87,10 @@ SCORERS.register("train", Scorer("train", _train, trains=True, unit="fraction"))
 def objective_labels(cfg: Mapping[str, Any]) -> dict[str, str]:
     """Each objective named by what it is, with its unit, for a run config (run.json's "config"):
     the dashboard's metric names and the axis labels of plots and reports."""
+    kept = " with the bridge blocks fp32" if cfg.get("int8_keep_bridges") else ""
     sizes = {"params_m": "params (M)", "macs_g": "MACs (G)",
-             "shape_sensitivity": "shape sensitivity (held-out accuracy minus accuracy on shape-disrupted copies)"}
+             "shape_sensitivity": "shape sensitivity (held-out accuracy minus accuracy on shape-disrupted copies)",
+             "accuracy_int8": f"held-out accuracy in int8{kept} (ort-cpu-int8 static QDQ, onnxruntime; fraction)"}
     if cfg.get("table"):
         from hynas.nb201 import SHIPPED_TABLES, TableColumns
 

@@ -20,7 +20,9 @@ from hynas.search.config import SearchConfig
 RUN_FORMAT = 1
 STUDY_NAME = "hynas"
 _MUST_MATCH = ("objectives", "space_sha", "target", "dataset", "proxy", "train_steps", "seed", "table", "constraints",
-               "table_accuracy", "table_latency", "table_test", "recipe_hash", "input_resolution")
+               "table_accuracy", "table_latency", "table_test", "recipe_hash", "input_resolution",
+               "int8_keep_bridges")
+_ABSENT = {"int8_keep_bridges": False}  # a run.json written before the setting existed had it off
 
 
 def default_storage(run_dir: Path) -> str:
@@ -63,9 +65,10 @@ def prepare(cfg: SearchConfig, space_text: str, fingerprint: dict[str, Any] | No
         old = read_meta(rd)
         new_cmp = dict(cfg.as_dict(), space_sha=meta["space_sha"])
         old_cmp = dict(old["config"], space_sha=old["space_sha"])
-        diff = [k for k in _MUST_MATCH if old_cmp.get(k) != new_cmp.get(k)]
+        diff = [k for k in _MUST_MATCH if old_cmp.get(k, _ABSENT.get(k)) != new_cmp.get(k, _ABSENT.get(k))]
         if diff:
-            named = [{"recipe_hash": "training recipe (--recipe and its flags, docs/DATA.md)"}.get(k, k) for k in diff]
+            named = [{"recipe_hash": "training recipe (--recipe and its flags, docs/DATA.md)",
+                      "int8_keep_bridges": "--int8-keep-bridges"}.get(k, k) for k in diff]
             raise UserError(f"{rd}: this run directory holds a search with a different {', '.join(named)}; "
                             f"resume with the same settings or choose a new --run-dir.")
         old["config"]["budget"] = cfg.budget  # a larger budget extends the run
