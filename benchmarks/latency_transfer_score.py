@@ -44,6 +44,18 @@ def _summary(accs: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
+def _kcentre_picks(source: Any, fit: list[dict[str, Any]], k: int, rng: random.Random) -> list[dict[str, Any]]:
+    """``k`` of the fit archs chosen as ``calibrate_here(choice="kcentre")`` chooses (farthest apart in
+    the source's per-block-type contributions), from a random start."""
+    import numpy as np
+
+    from hynas.latency.calibrate import Sample, _design
+    from hynas.latency.fewshot import kcentre
+
+    s_mat, fixed, _, _ = _design(source, [Sample(r["a"], r["units"], 1.0) for r in fit])
+    return [fit[i] for i in kcentre(np.concatenate([s_mat, fixed[:, None]], axis=1), k, rng.randrange(len(fit)))]
+
+
 def score_file(source: Any, path: str, draws: int, seed: int = 0) -> dict[str, Any]:
     from hynas.latency.calibrate import Sample, apply_transfer, fit_transfer
     from hynas.latency.predictor import accuracy
@@ -59,11 +71,17 @@ def score_file(source: Any, path: str, draws: int, seed: int = 0) -> dict[str, A
     }
     rng = random.Random(seed)
     for k in KS:
-        for method in ("global", "auto"):
+        for method in ("global", "auto", "auto_kcentre"):
             accs = []
             for _ in range(1 if k >= len(fit) else draws):
-                pick = rng.sample(fit, k) if k < len(fit) else fit
-                f = fit_transfer(source, [Sample(r["a"], r["units"], r["y"]) for r in pick], method)
+                if k >= len(fit):
+                    pick = fit
+                elif method == "auto_kcentre":
+                    pick = _kcentre_picks(source, fit, k, rng)
+                else:
+                    pick = rng.sample(fit, k)
+                f = fit_transfer(source, [Sample(r["a"], r["units"], r["y"]) for r in pick],
+                                 method.removesuffix("_kcentre"))
                 accs.append(accuracy(_predict(apply_transfer(source, f), test), y))
             res[f"k{k}_{method}"] = _summary(accs)
     return res
@@ -89,7 +107,7 @@ def _table(r: dict[str, Any]) -> str:
     lines = [f"| **{r['target']}** (load {r['load'][0].strip()} .. {r['load'][-1].strip()}) | | | | | |",
              _row("unadapted source", r["unadapted"]), _row("noise floor (30)", r["noise_floor"])]
     for k in KS:
-        for m in ("global", "auto"):
+        for m in ("global", "auto", "auto_kcentre"):
             s = r[f"k{k}_{m}"]
             lines.append(_row(f"K={k} {m} (median of {s['draws']})", s, "_median"))
     return "\n".join(lines)
