@@ -85,6 +85,17 @@ def _seed_worker(worker_id: int) -> None:
     torch.set_num_threads(1)
 
 
+def _worker_context() -> Any:
+    """Where DataLoader workers come from: the fork server of the isolated candidates (one lean
+    interpreter with torch loaded, ``hynas.search.backends.isolate``), not a fork of the training
+    process. A worker forked from the trainer inherits its heap (the model, the optimizer, the
+    allocator's freed arenas) and copies every page it touches: 303 MiB private per worker on a
+    96-px search, against 57 MiB from the server (docs/BENCHMARKS.md, "Streamed 96-px search")."""
+    from hynas.search.backends.isolate import _context
+
+    return _context()
+
+
 def loader_workers(recipe: TrainRecipe) -> int:
     """Worker processes for a DataLoader: the recipe's, else min(4, half the cores); 0 in a daemonic process."""
     if mp.current_process().daemon:
@@ -157,7 +168,8 @@ class StreamedDataset:
         ds = _Files(files, labels, self.channels == 1, self.stats(), size, augment)
         return torch.utils.data.DataLoader(ds, batch_sampler=sampler, num_workers=workers, pin_memory=pin,
                                            worker_init_fn=_seed_worker if workers else None, generator=gen,
-                                           prefetch_factor=2 if workers else None)
+                                           prefetch_factor=2 if workers else None,
+                                           multiprocessing_context=_worker_context() if workers else None)
 
     def train_batches(self, recipe: TrainRecipe, size: int, gen: torch.Generator, pin: bool = False) -> Batches:
         idx = balanced_subset(self.train_y, recipe.train_samples, recipe.seed)
