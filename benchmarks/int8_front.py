@@ -55,7 +55,7 @@ def main() -> None:
                           seed=cfg.seed, max_eval=1000)
         lat = {} if args.no_latency else latencies_ms(model, ev.latency_arch(t.arch), ev.input_resolution)
         keep = f"{100 * r.keep_bridges_accuracy:.1f}" if r.keep_bridges_accuracy is not None else "(no bridge)"
-        cells = [f"#{t.number}", t.arch.summary(), f"{100 * t.values['accuracy']:.1f} / {100 * acc:.1f}",
+        cells = [f"#{t.number}", t.arch.summary().replace(" | ", " / "), f"{100 * t.values['accuracy']:.1f} / {100 * acc:.1f}",
                  f"{100 * r.int8_accuracy:.1f}", f"{100 * r.drop:+.1f}", keep, ", ".join(r.bridges) or "-",
                  *(f"{lat[k]:.3f}" if k in lat else "-" for k in ("ort-cpu", "ort-cpu-int8", "int8-bridges-fp32"))]
         print("| " + " | ".join(cells) + " |", flush=True)
