@@ -56,14 +56,16 @@ class BlockPoint:
 
 
 def load_variant(spec: str) -> tuple[Any, str]:
-    """A space by path or name; ``NAME@norules`` drops its layout rules (attention stage, asymmetry)."""
+    """A space by path or name; ``NAME@norules`` drops its layout rules (attention stage, asymmetry), not its
+    budgets nor its output stride (a structural requirement: the head needs the map it was sized for)."""
     from hynas.space import load_space
     from hynas.space.spec import Rules
 
     if spec.endswith(NORULES):
         sp = load_space(spec[: -len(NORULES)])
         r = sp.rules
-        return replace(sp, rules=Rules(max_params=r.max_params, max_macs=r.max_macs, min_params=r.min_params)), \
+        return replace(sp, rules=Rules(max_params=r.max_params, max_macs=r.max_macs, min_params=r.min_params,
+                                          max_activation_mb=r.max_activation_mb, output_stride=r.output_stride)), \
             f"{sp.name} (no layout rules)"
     sp = load_space(spec)
     return sp, sp.name

@@ -48,3 +48,15 @@ def test_run_json_records_the_cli_command_and_the_report_prefers_it(monkeypatch,
     assert meta["cwd"] and reproduce_command(meta) == (meta["command"], True)
     monkeypatch.setattr("sys.argv", ["/usr/bin/pytest", "-q"])  # a library call records no command line
     assert "command" not in prepare(SearchConfig(space="default", run_dir=str(tmp_path / "s")), "name: x\n")
+
+
+def test_norules_keeps_budgets_and_output_stride():
+    """``NAME@norules`` drops the layout rules only: the output stride is structural (mobile.yaml's
+    head is sized for a /32 map) and the budgets stay."""
+    from hynas.results.explore import NORULES, load_variant
+
+    sp, label = load_variant("mobile" + NORULES)
+    assert "no layout rules" in label
+    r = sp.rules
+    assert (r.attention_from_stage, r.asymmetric) == (None, False)
+    assert (r.output_stride, r.max_params, r.max_macs) == (32, 13.0e6, 1.6e9)
