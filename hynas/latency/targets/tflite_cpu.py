@@ -10,6 +10,7 @@ so the thread-CPU clock applies as for ``ort-cpu``. Optional: ``pip install 'hyn
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import os
 import sys
@@ -30,7 +31,7 @@ def _missing() -> str | None:
     for mod in ("ai_edge_litert.interpreter", "litert_torch"):
         try:
             with tempfile.TemporaryDirectory(prefix="hynas-tflite-") as tmp, _quiet(Path(tmp) / "log"):
-                __import__(mod)  # its import prints library-loading notes
+                importlib.import_module(mod)  # its import prints library-loading notes
         except Exception:  # noqa: BLE001 - a broken install is as unusable as a missing one
             return mod.split(".")[0].replace("_", "-")
     return None
