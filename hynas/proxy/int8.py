@@ -195,13 +195,6 @@ def int8_accuracy(model: nn.Module, arch: Arch, data: Any, *, resolution: int | 
     return res
 
 
-def _register() -> None:
-    from hynas.proxy.shape import TRAINED_SCORES
-
-    if "accuracy_int8" not in TRAINED_SCORES._items:  # shape.py imports this module once it has the registry
-        TRAINED_SCORES.register("accuracy_int8", accuracy_int8)
-
-
 def accuracy_int8(model: nn.Module, data: Any, *, seed: int = 0, resolution: int | None = None,
                   arch: Arch | None = None, int8_keep_bridges: bool = False, **_: Any) -> dict[str, Any]:
     """Held-out accuracy in onnxruntime after int8 quantization as ort-cpu-int8 deploys it (static QDQ).
@@ -220,6 +213,3 @@ def accuracy_int8(model: nn.Module, data: Any, *, seed: int = 0, resolution: int
     return {"accuracy_int8": value, "int8_drop": r.fp32_accuracy - value, "int8_fp32_accuracy": r.fp32_accuracy,
             "int8_all_accuracy": r.int8_accuracy, "int8_bridges": list(r.bridges),
             "int8_keep_bridges": bool(int8_keep_bridges), "int8_eval_images": r.evaluated_images}
-
-
-_register()

@@ -41,6 +41,7 @@ from torch import nn
 
 from hynas.errors import UserError
 from hynas.proxy.data import Dataset
+from hynas.proxy.int8 import accuracy_int8
 from hynas.proxy.trainer import evaluate
 from hynas.registry import Registry
 
@@ -262,4 +263,4 @@ def layout_features(arch_dict: dict) -> dict[str, float]:
     return {"attention_share": n_attn / max(1, n_blocks), "attention_start": float(start)}
 
 
-import hynas.proxy.int8  # noqa: F401  - registers accuracy_int8 (it needs the registry above)
+TRAINED_SCORES.register("accuracy_int8", accuracy_int8)
