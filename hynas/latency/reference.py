@@ -58,5 +58,5 @@ class ReferenceNetEinsum(ReferenceNet):
 @lru_cache(maxsize=8)
 def reference_run(target: Target) -> Callable[[], Any]:
     """One inference of the reference network on the target (prepared once per target and process)."""
-    net = ReferenceNetEinsum() if getattr(target, "reference_spelling", "matmul") == "einsum" else ReferenceNet()
+    net = ReferenceNetEinsum() if target.reference_spelling == "einsum" else ReferenceNet()
     return target.prepare(net.eval(), REFERENCE_SHAPE)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import nn
 
@@ -40,6 +40,9 @@ class Target:
     precision: str
     batch: int = 1
     threads: int = 1
+    #: how the reference network is written for this runtime (``hynas.latency.reference``): ``matmul``, or
+    #: ``einsum`` where a converter mis-lowers the matmul spelling; the same network either way
+    reference_spelling: ClassVar[str] = "matmul"
 
     @property
     def clock(self) -> str:

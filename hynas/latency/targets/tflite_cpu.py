@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from torch import nn
@@ -103,7 +103,7 @@ def interpreter(flatbuffer: bytes, threads: int) -> Any:
 class TfliteCpu(Target):
     """LiteRT interpreter, XNNPACK CPU delegate, fp32, converted by litert-torch."""
 
-    reference_spelling = "einsum"  # hynas.latency.reference.ReferenceNetEinsum: what the converter gets right
+    reference_spelling: ClassVar[str] = "einsum"  # hynas.latency.reference: what the converter gets right
 
     def unavailable(self) -> str | None:
         missing = _missing()
