@@ -110,7 +110,7 @@ def search_cmd(
                               device=device, train_samples=train_samples, teacher=teacher,
                               distill_temperature=distill_temperature, distill_weight=distill_weight,
                               threads=threads, loader_workers=loader_workers)
-    steps, input_res, metric = _recipe_sizes(rec, dataset, table, space)
+    steps, input_res, metric, data = _recipe_sizes(rec, dataset, table, space)
     cfg = SearchConfig(space=space, run_dir=run_dir, target=target, budget=budget,
                        time_budget_s=parse_duration(time_budget), sampler=sampler or default_sampler(len(objs)), seed=seed, storage=storage or None,
                        objectives=objs, dataset=dataset, proxy=proxy, train_steps=steps,
@@ -123,7 +123,7 @@ def search_cmd(
                        trial_memory_mb=trial_memory or None, metric=metric,
                        max_activation_mb=max_activation_mb or None, int8_keep_bridges=int8_keep_bridges)
     _check_names(cfg)
-    _check_before_writing(cfg)
+    _check_before_writing(cfg, data)
     if not table:  # after validation: calibrating writes RUN/predictor-<target>.json
         import dataclasses
 
@@ -146,10 +146,10 @@ def search_cmd(
                f"`hynas export {run_dir} --pick knee`")
 
 
-def _recipe_sizes(rec: Any, dataset: str, table: str, space: str) -> tuple[int, int | None, str]:
+def _recipe_sizes(rec: Any, dataset: str, table: str, space: str) -> tuple[int, int | None, str, Any]:
     """Steps per candidate and the size candidates are built at; prints the recipe line (first lines of a run)."""
     if table:
-        return rec.steps or 300, None, ""
+        return rec.steps or 300, None, "", None
     from hynas.proxy.data import DATASETS, load_dataset
     from hynas.proxy.device import check_runtime
     from hynas.proxy.recipe import describe
@@ -169,7 +169,7 @@ def _recipe_sizes(rec: Any, dataset: str, table: str, space: str) -> tuple[int, 
     check_data_fits(data, load_space(space), dataset)  # an image set on a signal space: refused before writing
     from hynas.proxy.tasks import task_of
 
-    return rec.total_steps(data.train_size(rec)), rec.model_size(data.resolution), task_of(data).metric
+    return rec.total_steps(data.train_size(rec)), rec.model_size(data.resolution), task_of(data).metric, data
 
 
 def _check_names(cfg: Any) -> None:
@@ -190,8 +190,9 @@ def _check_names(cfg: Any) -> None:
     load_space(cfg.space)  # the dataset was loaded (and refused if it cannot be) with the recipe, in _recipe_sizes
 
 
-def _check_before_writing(cfg: Any) -> None:
-    """What run_search would refuse anyway, checked before calibration writes into the run directory."""
+def _check_before_writing(cfg: Any, data: Any) -> None:
+    """What run_search would refuse anyway, checked before calibration writes into the run directory
+    (``data``: the dataset _recipe_sizes loaded, None for a table)."""
     from hynas.search.storage.rundir import read_meta
     from hynas.search.storage.urls import check_storage_url
 
@@ -203,8 +204,7 @@ def _check_before_writing(cfg: Any) -> None:
     from hynas.search.problems.evaluate import trained_scores
 
     check_train_size(trained_scores(cfg), cfg.train_recipe(), cfg.input_resolution, cfg.dataset)  # patch grids
-    if "accuracy_int8" in trained_scores(cfg):  # int8 top-1 needs image classification data
-        from hynas.proxy.data import load_dataset
+    if data is not None:  # int8 top-1 needs image classification data
         from hynas.search.problems.evaluate import check_int8_data
 
-        check_int8_data(cfg, load_dataset(cfg.dataset, recipe=cfg.train_recipe()))
+        check_int8_data(cfg, data)
