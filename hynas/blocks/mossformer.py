@@ -96,7 +96,7 @@ def chunk_size(n: int, chunk: int) -> int:
 
 def padded_length(n: int, chunk: int) -> int:
     g = chunk_size(n, chunk)
-    return -(-n // g) * g
+    return (n + g - 1) // g * g  # ceil without negative floor division (exported graphs may trace it)
 
 
 def mixed_attention(qq: torch.Tensor, qk: torch.Tensor, lq: torch.Tensor, lk: torch.Tensor, vals: torch.Tensor,

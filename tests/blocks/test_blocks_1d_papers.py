@@ -160,3 +160,12 @@ def test_clst_stride_two_halves_the_length(cls) -> None:
     x = torch.randn(1, 16, 34)
     assert m(x).shape == (1, 32, 17)
     assert count_macs(m, x) == pytest.approx(cls.macs(16, 32, 2, 34, 1), rel=0.01)
+
+
+def test_mossformer_padding_is_the_next_multiple_of_the_chunk() -> None:
+    from hynas.blocks.mossformer import chunk_size, padded_length
+
+    for chunk in (8, 16, 256):
+        for n in range(1, 600):
+            g, p = chunk_size(n, chunk), padded_length(n, chunk)
+            assert p % g == 0 and 0 <= p - n < g, (n, chunk, g, p)
