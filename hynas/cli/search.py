@@ -162,13 +162,13 @@ def _recipe_sizes(rec: Any, dataset: str, table: str, space: str) -> tuple[int, 
     n = rec.cpu_threads()
     where = rt.describe() if rt.cuda else f"cpu {rt.describe().split(', ')[-1]}, {n} thread{'s' if n > 1 else ''}"
     typer.echo(f"data: {', '.join(f'{k} {v}' for k, v in data.describe().items())}")
-    typer.echo(describe(rec, data.resolution, where))
+    from hynas.proxy.tasks import task_of
+
+    typer.echo(describe(rec, data.resolution, where, smoothed=task_of(data).smoothed))
     from hynas.search.problems.evaluate import check_data_fits
     from hynas.space import load_space
 
     check_data_fits(data, load_space(space), dataset)  # an image set on a signal space: refused before writing
-    from hynas.proxy.tasks import task_of
-
     return rec.total_steps(data.train_size(rec)), rec.model_size(data.resolution), task_of(data).metric, data
 
 

@@ -252,16 +252,19 @@ def _from_options(path: str | None, default_steps: int | None, given: dict[str, 
     return TrainRecipe().updated(**given) if given else TrainRecipe()
 
 
-def describe(recipe: TrainRecipe, native: int | None, runtime: str = "") -> str:
-    """One line a person can check before a search starts: what trains how, at which size, where."""
+def describe(recipe: TrainRecipe, native: int | None, runtime: str = "", smoothed: bool = True) -> str:
+    """One line a person can check before a search starts: what trains how, at which size, where.
+
+    ``smoothed``: whether the task's loss uses label smoothing (a binary or separation task's
+    does not, so the line does not claim it)."""
     r = recipe
     length = f"{r.steps} steps" if r.steps is not None else f"{r.epochs:g} epochs"
     model = r.model_size(native)
     train = r.train_size(native)
     origin = "the data's" if r.resolution is None else "--resolution"
     parts = [length, f"batch {r.batch_size}", f"{r.optimizer} lr {r.lr:g} wd {r.weight_decay:g}",
-             f"{r.schedule} after {r.warmup_steps} warm-up", f"label smoothing {r.label_smoothing:g}",
-             f"augment {r.augment}", f"trains at {train} px" + (" (proxy)" if r.proxy_resolution else ""),
+             f"{r.schedule} after {r.warmup_steps} warm-up",
+             *([f"label smoothing {r.label_smoothing:g}"] if smoothed else []), f"augment {r.augment}", f"trains at {train} px" + (" (proxy)" if r.proxy_resolution else ""),
              f"candidates built, timed and exported at {model} px ({origin})"]
     if r.train_samples:
         parts.append(f"{r.train_samples} images per class")

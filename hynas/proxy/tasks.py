@@ -35,6 +35,7 @@ class Task:
     metric: str  # what the score is, for lines and plot axes
     loss: Loss  # (logits, targets, label_smoothing) -> scalar
     score: Callable[[Iterable[tuple[torch.Tensor, torch.Tensor]]], dict[str, float]]  # first key = the score
+    smoothed: bool = True  # whether the loss applies the recipe's label smoothing
 
 
 TASKS: Registry[Task] = Registry("task")
@@ -144,9 +145,10 @@ def _si_snri(pairs: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, fl
 
 
 TASKS.register("classify", Task("classify", "accuracy", _classify_loss, _top1))
-TASKS.register("separate", Task("separate", "SI-SNRi (dB)", _separate_loss, _si_snri))
+TASKS.register("separate", Task("separate", "SI-SNRi (dB)", _separate_loss, _si_snri, smoothed=False))
 TASKS.register("segment", Task("segment", "mIoU", _segment_loss, _miou))
-TASKS.register("binary", Task("binary", "AUC", lambda lg, y, s: F.cross_entropy(lg.float(), y), _auc))
+TASKS.register("binary", Task("binary", "AUC", lambda lg, y, s: F.cross_entropy(lg.float(), y), _auc,
+                                smoothed=False))
 
 
 def task_of(data: object) -> Task:

@@ -103,6 +103,33 @@ def test_trainer_knob_flags_set_the_recipe_and_its_line(tmp_path: Path) -> None:
     assert "0 loader workers for streamed data" in line and "distilled from t.py (T 2, weight 0.25)" in line
 
 
+def test_recipe_line_names_label_smoothing_only_for_tasks_whose_loss_uses_it() -> None:
+    from hynas.proxy.recipe import describe
+    from hynas.proxy.tasks import TASKS
+
+    r = TrainRecipe(label_smoothing=0.2)
+    for name in TASKS.names():
+        line = describe(r, 32, smoothed=TASKS.get(name).smoothed)
+        assert ("label smoothing 0.2" in line) == (name in ("classify", "segment")), (name, line)
+
+
+def test_a_tasks_smoothed_flag_says_what_its_loss_does() -> None:
+    import torch
+
+    from hynas.proxy.tasks import TASKS
+
+    g = torch.Generator().manual_seed(0)
+    inputs = {"classify": (torch.randn(8, 5, generator=g), torch.randint(0, 5, (8,), generator=g)),
+              "binary": (torch.randn(8, 2, generator=g), torch.randint(0, 2, (8,), generator=g)),
+              "segment": (torch.randn(2, 3, 4, 4, generator=g), torch.randint(0, 3, (2, 4, 4), generator=g)),
+              "separate": (torch.randn(2, 2, 64, generator=g), torch.randn(2, 2, 64, generator=g))}
+    assert set(inputs) == set(TASKS.names())
+    for name, (out, y) in inputs.items():
+        task = TASKS.get(name)
+        changed = not torch.allclose(task.loss(out, y, 0.0), task.loss(out, y, 0.5))
+        assert changed == task.smoothed, name
+
+
 def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     """``hynas ARGV`` in-process: (exit code, stdout + stderr)."""
     from hynas.cli import main
