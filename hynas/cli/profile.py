@@ -25,9 +25,12 @@ def profile_cmd(
     import_: str = typer.Option("", "--import", help="fit a predictor from a kit's KIT/timings.json"),
     remote: str = typer.Option("", help="with --kit: copy, run and fetch it over SSH, ssh://user@host[:port]"),
     ssh_option: list[str] | None = typer.Option(None, "--ssh-option", help="with --remote: an ssh -o Key=Value"),
-    remote_python: str = typer.Option("python3", help="with --remote: the device's Python (with onnxruntime, numpy)"),
-    threads: int = typer.Option(1, help="with --kit: onnxruntime intra-op threads on the device"),
+    remote_python: str = typer.Option("python3", help="with --remote: the device's Python (with the kit's runtime, "
+                                      "numpy)"),
+    threads: int = typer.Option(1, help="with --kit: the runtime's threads on the device"),
     kit_mb: int = typer.Option(1000, help="with --kit: about how many MB of models to write at most"),
+    kit_runtime: str = typer.Option("onnxruntime", help="with --kit: the runtime the device times with: onnxruntime "
+                                    "(ONNX models) or litert (TFLite models, converted here by litert-torch)"),
 ) -> None:
     """Measure units and whole archs of the spaces on a target, fit a latency predictor, report its accuracy.
 
@@ -39,7 +42,7 @@ def profile_cmd(
     budget = parse_duration(time_budget) or 900.0
     if import_ or kit or remote:
         return _kit_cmd(kit, import_, remote, ssh_option or [], remote_python, target, space, budget, seed, out,
-                        threads, kit_mb)
+                        threads, kit_mb, kit_runtime)
     if not 0.05 <= arch_share <= 0.95:
         raise UserError(f"--arch-share must be in 0.05..0.95, got {arch_share}.")
     cfg = ProfileConfig(
@@ -67,12 +70,13 @@ def _echo_accuracy(heldout: dict, macs: dict) -> None:
 
 
 def _kit_cmd(kit: str, import_: str, remote: str, ssh_options: list[str], python: str, target: str,
-             spaces: list[str], budget: float, seed: int, out: str, threads: int, kit_mb: int) -> None:
+             spaces: list[str], budget: float, seed: int, out: str, threads: int, kit_mb: int,
+             kit_runtime: str = "onnxruntime") -> None:
     """--kit (write; with --remote also run, fetch and import) or --import (fit from timings)."""
     from pathlib import Path
 
     from hynas.errors import UserError
-    from hynas.latency.kit import check_kit_dir, check_kit_name, write_kit
+    from hynas.latency.kit import check_kit_dir, check_kit_name, check_kit_runtime, write_kit
     from hynas.latency.kit_import import fit_from_kit
     from hynas.latency.remote import parse_remote
 
@@ -83,6 +87,7 @@ def _kit_cmd(kit: str, import_: str, remote: str, ssh_options: list[str], python
     if kit:
         check_kit_name(target)
         check_kit_dir(Path(kit))
+        check_kit_runtime(kit_runtime)
         if len(spaces) != 1:
             raise UserError(f"a kit is made for one space; got --space {' --space '.join(spaces)}.")
         if not 1 <= threads <= 256:
@@ -90,10 +95,12 @@ def _kit_cmd(kit: str, import_: str, remote: str, ssh_options: list[str], python
         if kit_mb < 1:
             raise UserError(f"--kit-mb must be at least 1, got {kit_mb}.")
         dev = parse_remote(remote, ssh_options, python) if remote else None
-        m = write_kit(kit, target, spaces[0], budget, seed, threads, kit_mb * 1e6, progress=typer.echo)
+        m = write_kit(kit, target, spaces[0], budget, seed, threads, kit_mb * 1e6, progress=typer.echo,
+                      runtime=kit_runtime)
         typer.echo(f"wrote kit {kit}: {len(m['units'])} units, {len(m['archs'])} whole archs for '{target}'")
         if dev is None:
-            typer.echo(f"next: copy {kit} to the device, run `python3 run_kit.py` there (needs onnxruntime and "
+            needs = "ai-edge-litert (or tflite-runtime)" if kit_runtime == "litert" else "onnxruntime"
+            typer.echo(f"next: copy {kit} to the device, run `python3 run_kit.py` there (needs {needs} and "
                        f"numpy only), then `hynas profile --import {kit}/timings.json --out predictors/{target}.json`")
             return
         typer.echo(f"running it on {remote} ...")

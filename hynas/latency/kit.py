@@ -1,10 +1,16 @@
 """Profile kits: what to time on a device hynas does not run on, and one script that times it there.
 
 ``write_kit`` picks the units (most frequent first, as ``hynas profile`` does) and whole archs of a
-space that fit a time budget on the device, exports each as ONNX (and the reference network),
-and writes ``manifest.json`` (space hash, arch hashes, unit keys, timing protocol) beside a copy
-of ``kit_runner.py``: a standalone script that needs only the runtime and numpy. Its
-``timings.json`` comes back to ``hynas profile --import`` (``hynas.latency.kit_import``).
+space that fit a time budget on the device, exports each (and the reference network) for the
+kit's runtime, and writes ``manifest.json`` (space hash, arch hashes, unit keys, timing protocol)
+beside a copy of ``kit_runner.py``: a standalone script that needs only the runtime and numpy.
+Its ``timings.json`` comes back to ``hynas profile --import`` (``hynas.latency.kit_import``).
+
+Runtimes (``KIT_RUNTIMES``): ``onnxruntime`` (ONNX files, float weights left out and re-made on
+the device) and ``litert`` (LiteRT / TensorFlow Lite flatbuffers converted here by
+``litert-torch``, weights inside; timed there by ``ai-edge-litert``, or ``tflite-runtime`` on
+boards that ship it). A model the LiteRT converter refuses is left out of the kit and named in
+the manifest's ``skipped``.
 """
 
 from __future__ import annotations
@@ -31,6 +37,20 @@ MANIFEST = "manifest.json"
 MIN_KIT_ARCHS = 12  # 9 to fit the calibration, 3 to check it
 UNIT_S, ARCH_S = 0.3, 1.5  # device seconds per unit / whole arch the runner spends (FAST / DEFAULT policies)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
+KIT_RUNTIMES = {"onnxruntime": ".onnx", "litert": ".tflite"}  # runtime -> model file suffix
+
+
+def check_kit_runtime(runtime: str) -> None:
+    """Refuse (exit 2) a kit runtime hynas cannot write models for, or one whose converter is missing here."""
+    if runtime not in KIT_RUNTIMES:
+        raise UserError(f"--kit-runtime '{runtime}' is not one hynas writes kits for; allowed: "
+                        f"{', '.join(KIT_RUNTIMES)}.")
+    if runtime == "litert":
+        import importlib.util
+
+        if importlib.util.find_spec("litert_torch") is None:
+            raise UserError("--kit-runtime litert converts each model with litert-torch, which is not installed "
+                            "here: `pip install 'hynas[tflite]'` (or use --kit-runtime onnxruntime).")
 
 
 def space_sha256(space: Any) -> str:
@@ -105,16 +125,42 @@ def _export(model: Any, shape: tuple[int, ...], path: Path) -> dict[str, Any]:
     return {"file": name, "bytes": offset, "tensors": tensors} if tensors else {}
 
 
+def _export_tflite(model: Any, shape: tuple[int, ...], path: Path) -> dict[str, Any]:
+    """Write the model as a LiteRT flatbuffer (weights inside: the format has no external data)."""
+    from hynas.blocks.reparam import fuse_for_inference
+    from hynas.latency.targets.tflite_cpu import tflite_bytes
+
+    path.write_bytes(tflite_bytes(fuse_for_inference(model.eval()), shape))
+    return {}
+
+
+def export_model(model: Any, shape: tuple[int, ...], path: Path, runtime: str) -> dict[str, Any]:
+    """``model`` written to ``path`` for ``runtime``; returns how the runner re-creates left-out weights."""
+    return _export_tflite(model, shape, path) if runtime == "litert" else _export(model, shape, path)
+
+
 class _Writer:
-    """Exports models into the kit's ``models/`` and keeps the manifest rows and the bytes written."""
+    """Exports models into the kit's ``models/`` and keeps the manifest rows and the bytes written.
 
-    def __init__(self, root: Path) -> None:
+    A model the runtime's converter refuses is not written; its id and reason go to ``skipped``
+    (an arch whose own conversion fails is skipped whole, its units are still offered)."""
+
+    def __init__(self, root: Path, runtime: str = "onnxruntime") -> None:
         self.root, self.bytes, self.units, self.archs, self.keys = root, 0, [], [], set()
+        self.runtime, self.suffix, self.skipped = runtime, KIT_RUNTIMES[runtime], {}
 
-    def _put(self, model: Any, shape: tuple[int, ...], name: str) -> dict[str, Any]:
-        weights = _export(model, shape, self.root / "models" / name)
-        self.bytes += (self.root / "models" / name).stat().st_size
-        return {"file": f"models/{name}", "weights": weights}
+    def _put(self, model: Any, shape: tuple[int, ...], name: str) -> dict[str, Any] | None:
+        path = self.root / "models" / (name + self.suffix)
+        try:
+            weights = export_model(model, shape, path, self.runtime)
+        except Exception as e:
+            if self.runtime != "litert":
+                raise
+            path.unlink(missing_ok=True)
+            self.skipped[name] = f"{type(e).__name__}: {str(e)[:300]}"
+            return None
+        self.bytes += path.stat().st_size
+        return {"file": f"models/{path.name}", "weights": weights}
 
     def unit(self, u: Any) -> None:
         from hynas.latency.features import unit_key
@@ -123,16 +169,18 @@ class _Writer:
         if unit_key(u) in self.keys:
             return
         self.keys.add(unit_key(u))
-        uid, shape = f"u{len(self.units):04d}", u.shape(1)
-        self.units.append({"id": uid, "key": unit_key(u), "unit": unit_record(u), "shape": list(shape),
-                           **self._put(unit_module(u), shape, f"{uid}.onnx")})
+        uid, shape = f"u{len(self.units) + len(self.skipped):04d}", u.shape(1)
+        put = self._put(unit_module(u), shape, uid)
+        if put is not None:
+            self.units.append({"id": uid, "key": unit_key(u), "unit": unit_record(u), "shape": list(shape), **put})
 
     def arch(self, a: Any, units: list[Any]) -> None:
         from hynas.build import build_model
 
         shape = a.input_shape(1)
-        self.archs.append({"id": f"a-{a.hash}", "hash": a.hash, "arch": a.to_dict(), "shape": list(shape),
-                           **self._put(build_model(a), shape, f"a-{a.hash}.onnx")})
+        put = self._put(build_model(a), shape, f"a-{a.hash}")
+        if put is not None:
+            self.archs.append({"id": f"a-{a.hash}", "hash": a.hash, "arch": a.to_dict(), "shape": list(shape), **put})
         for u in units:
             self.unit(u)
 
@@ -145,12 +193,14 @@ def check_kit_dir(kit: Path) -> None:
 def write_kit(
     kit: str | Path, target: str, space_name: str, budget_s: float = 900.0, seed: int = 0,
     threads: int = 1, max_bytes: float = 1e9, progress: Callable[[str], None] = lambda _: None,
+    runtime: str = "onnxruntime",
 ) -> dict[str, Any]:
     """Write the kit into the new directory ``kit`` (models up to about ``max_bytes``); returns the manifest."""
-    from hynas.latency.reference import REFERENCE_SHAPE, ReferenceNet
+    from hynas.latency.reference import REFERENCE_SHAPE, ReferenceNet, ReferenceNetEinsum
     from hynas.space import load_space
 
     check_kit_name(target)
+    check_kit_runtime(runtime)
     space = load_space(space_name)
     kit = Path(kit)
     check_kit_dir(kit)
@@ -158,8 +208,11 @@ def write_kit(
     tmp = kit.with_name(kit.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "models").mkdir(parents=True)
-    ref_weights = _export(ReferenceNet(), REFERENCE_SHAPE, tmp / "models" / "reference.onnx")
-    w = _Writer(tmp)
+    suffix = KIT_RUNTIMES[runtime]
+    # the reference in the spelling the runtime's converter gets right (hynas.latency.reference)
+    ref_net = ReferenceNetEinsum() if runtime == "litert" else ReferenceNet()
+    ref_weights = export_model(ref_net, REFERENCE_SHAPE, tmp / "models" / f"reference{suffix}", runtime)
+    w = _Writer(tmp, runtime)
     for a, units in archs:  # whole archs take at most half the size budget once the minimum is written
         if len(w.archs) >= MIN_KIT_ARCHS and w.bytes > max_bytes / 2:
             break
@@ -168,14 +221,21 @@ def write_kit(
         if w.bytes > max_bytes:
             break
         w.unit(u)
-    progress(f"exported {len(w.units)} units and {len(w.archs)} whole archs ({w.bytes / 1e6:.0f} MB)")
+    if len(w.archs) < 4:
+        shutil.rmtree(tmp, ignore_errors=True)
+        reasons = "; ".join(f"{k}: {v}" for k, v in list(w.skipped.items())[:3])
+        raise UserError(f"--kit-runtime {runtime}: only {len(w.archs)} whole archs of space '{space_name}' could "
+                        f"be converted (at least 4 are needed to fit a predictor); {reasons}")
+    skipped = f"; {len(w.skipped)} the {runtime} converter refused (listed in the manifest)" if w.skipped else ""
+    progress(f"exported {len(w.units)} units and {len(w.archs)} whole archs ({w.bytes / 1e6:.0f} MB){skipped}")
     manifest = {
-        "format": KIT_FORMAT, "version": KIT_VERSION, "target": {"name": target, "runtime": "onnxruntime",
+        "format": KIT_FORMAT, "version": KIT_VERSION, "target": {"name": target, "runtime": runtime,
         "precision": "fp32", "batch": 1, "threads": threads},
         "space": {"name": space_name, "file": space.file, "sha256": space_sha256(space)},
         "timing": {"units": asdict(FAST), "archs": asdict(DEFAULT)},
-        "reference": {"file": "models/reference.onnx", "shape": list(REFERENCE_SHAPE), "weights": ref_weights},
-        "units": w.units, "archs": w.archs, "seed": seed, "budget_s": budget_s, "bytes": w.bytes,
+        "reference": {"file": f"models/reference{suffix}", "shape": list(REFERENCE_SHAPE), "weights": ref_weights},
+        "units": w.units, "archs": w.archs, "skipped": w.skipped, "seed": seed, "budget_s": budget_s,
+        "bytes": w.bytes,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")

@@ -1,7 +1,8 @@
 """Standalone runner of a hynas profile kit: times every model of the kit on this device.
 
-Needs only Python 3.8+, numpy and onnxruntime (no torch, no hynas). Copied into each kit as
-``run_kit.py``; run it on the device from the kit directory:
+Needs only Python 3.8+, numpy and the kit's runtime (no torch, no hynas): onnxruntime for an
+ONNX kit; for a LiteRT kit ai-edge-litert, or tflite-runtime where a board ships that instead.
+Copied into each kit as ``run_kit.py``; run it on the device from the kit directory:
 
     python3 run_kit.py            # writes timings.json beside manifest.json
 
@@ -116,6 +117,55 @@ def ort_runner(path, shape, threads, weights=None):
     return lambda: sess.run(None, feed)
 
 
+def litert_interpreter():
+    """The LiteRT interpreter class and its package version: ai-edge-litert, else tflite-runtime."""
+    from importlib.metadata import version
+
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter, {"ai-edge-litert": version("ai-edge-litert")}
+    except ImportError:
+        from tflite_runtime.interpreter import Interpreter
+
+        return Interpreter, {"tflite-runtime": version("tflite-runtime")}
+
+
+def tflite_runner(path, shape, threads, weights=None):
+    import numpy as np
+
+    interpreter_cls, _ = litert_interpreter()
+    it = interpreter_cls(model_path=path, num_threads=threads)
+    it.allocate_tensors()
+    inp = it.get_input_details()[0]
+    if tuple(inp["shape"]) != tuple(shape):
+        raise ValueError("the model takes input " + str(tuple(inp["shape"])) + ", the manifest says " + str(tuple(shape)))
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    index = inp["index"]
+
+    def run():
+        it.set_tensor(index, x)
+        it.invoke()
+
+    return run
+
+
+RUNTIMES = {"onnxruntime": ort_runner, "litert": tflite_runner}
+INSTALL = {"onnxruntime": "pip install onnxruntime numpy", "litert": "pip install ai-edge-litert numpy"}
+
+
+def runtime_versions(runtime):
+    """The runtime's version(s) here; exits with the install line when it is missing."""
+    try:
+        if runtime == "litert":
+            return litert_interpreter()[1]
+        import onnxruntime
+
+        return {"onnxruntime": onnxruntime.__version__}
+    except ImportError:
+        sys.exit(runtime + " is not installed for " + sys.executable + ": " + INSTALL[runtime])
+
+
 def device_info():
     cpu = platform.processor() or platform.machine()
     try:
@@ -140,20 +190,21 @@ def main():
     with open(os.path.join(args.kit, "manifest.json"), "rb") as f:
         raw = f.read()
     manifest = json.loads(raw)
-    try:
-        import onnxruntime
-    except ImportError:
-        sys.exit("onnxruntime is not installed for " + sys.executable + ": pip install onnxruntime numpy")
+    kind = manifest["target"].get("runtime", "onnxruntime")
+    if kind not in RUNTIMES:
+        sys.exit("this kit is for runtime " + repr(kind) + "; this runner knows " + ", ".join(RUNTIMES))
+    versions = runtime_versions(kind)
+    runner = RUNTIMES[kind]
     threads = int(manifest["target"]["threads"])
     clock = time.thread_time_ns if threads == 1 else time.perf_counter_ns
     ref_shape = manifest["reference"]["shape"]
     ref = manifest["reference"]
-    reference = ort_runner(os.path.join(args.kit, ref["file"]), ref_shape, threads, ref.get("weights"))
+    reference = runner(os.path.join(args.kit, ref["file"]), ref_shape, threads, ref.get("weights"))
     entries, failures, t0 = {}, {}, time.perf_counter()
     todo = [(e, "units") for e in manifest["units"]] + [(e, "archs") for e in manifest["archs"]]
     for i, (e, kind) in enumerate(todo):
         try:
-            run = ort_runner(os.path.join(args.kit, e["file"]), e["shape"], threads, e.get("weights"))
+            run = runner(os.path.join(args.kit, e["file"]), e["shape"], threads, e.get("weights"))
             entries[e["id"]] = time_model(run, manifest["timing"][kind], clock, reference)
         except Exception as exc:  # noqa: BLE001 - one model the runtime refuses must not end the run
             failures[e["id"]] = type(exc).__name__ + ": " + str(exc)[:300]
@@ -163,7 +214,7 @@ def main():
 
     out = {"format": "hynas-kit-timings", "version": 1, "kit_sha256": hashlib.sha256(raw).hexdigest(),
            "target": manifest["target"]["name"], "device": device_info(),
-           "runtime": {"onnxruntime": onnxruntime.__version__}, "clock": "thread-cpu" if threads == 1 else "wall",
+           "runtime": versions, "clock": "thread-cpu" if threads == 1 else "wall",
            "seconds": round(time.perf_counter() - t0, 1), "entries": entries, "failures": failures}
     path = args.out or os.path.join(args.kit, "timings.json")
     with open(path + ".tmp", "w") as f:

@@ -114,6 +114,7 @@ def test_bad_kit_input_is_refused_and_nothing_written(kit, tmp_path, capsys, edi
     (["--kit", "KIT", "--target", "dev", "--remote", "ssh://h", "--ssh-option", "bad opt"], "Key=Value"),
     (["--remote", "ssh://h", "--target", "dev"], "give --kit DIR"),
     (["--kit", "KIT", "--target", "dev", "--remote", "ssh://nobody@127.0.0.1:1"], "failed: "),
+    (["--kit", "KIT", "--target", "dev", "--kit-runtime", "tensorrt"], "allowed: onnxruntime, litert"),
 ])
 def test_bad_kit_flags(tmp_path, capsys, args, message):
     args = [str(tmp_path / "k") if a == "KIT" else a for a in args]
@@ -181,3 +182,60 @@ def test_remote_kit_over_a_real_sshd(tmp_path, capsys):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+LITERT = ("ai_edge_litert", "numpy", "numpy.libs")  # the LiteRT runtime's own imports for the interpreter
+
+
+def _litert_missing() -> str | None:
+    import importlib.util
+
+    for m in ("litert_torch", "ai_edge_litert"):
+        if importlib.util.find_spec(m) is None:
+            return f"{m} is not installed (pip install 'hynas[tflite]')"
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_litert_missing() is not None, reason=str(_litert_missing()))
+def test_litert_kit_runs_with_only_the_litert_runtime_and_fits_a_predictor(tmp_path, capsys, monkeypatch):
+    kit = tmp_path / "kit"
+    main(["profile", "--kit", str(kit), "--target", "tfdev", "--space", TINY_SPACE, "--time-budget", "5s",
+          "--kit-runtime", "litert"])
+    assert "needs ai-edge-litert" in capsys.readouterr().out
+    manifest = json.loads((kit / "manifest.json").read_text())
+    assert manifest["target"]["runtime"] == "litert" and len(manifest["archs"]) >= 4
+    files = [e["file"] for e in [manifest["reference"], *manifest["units"], *manifest["archs"]]]
+    assert all(f.endswith(".tflite") and (kit / f).stat().st_size > 0 for f in files)
+    where = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(where)
+    site = next(where.glob("lib/python*/site-packages"))
+    for name in LITERT:
+        for src in [SITE / name, *SITE.glob(f"{name.replace('_', '*')}-*.dist-info")]:
+            if src.exists() and not (site / src.name).exists():
+                (site / src.name).symlink_to(src)
+    py = where / "bin" / "python"
+    probe = "import importlib.util as u; print([m for m in ('torch', 'hynas', 'onnxruntime', 'ai_edge_litert') if u.find_spec(m)])"
+    seen = subprocess.run([str(py), "-c", probe], cwd=kit, capture_output=True, text=True, check=True).stdout
+    assert seen.strip() == "['ai_edge_litert']"  # no torch, no hynas, no onnxruntime there
+    subprocess.run([str(py), "run_kit.py"], cwd=kit, check=True, capture_output=True, timeout=600)
+    t = json.loads((kit / "timings.json").read_text())
+    assert set(t["entries"]) == {e["id"] for e in manifest["units"] + manifest["archs"]} and not t["failures"]
+    assert "ai-edge-litert" in t["runtime"]
+    out = tmp_path / "preds" / "tfdev.json"
+    main(["profile", "--import", str(kit / "timings.json"), "--out", str(out)])
+    pred = json.loads(out.read_text())
+    assert pred["target"]["name"] == "tfdev" and pred["target"]["runtime"] == "litert"
+    monkeypatch.setenv("HYNAS_PREDICTORS", str(out.parent))
+    main(["search", "--target", "tfdev", "--space", TINY_SPACE, "--proxy", "naswot", "--budget", "2",
+          "--run-dir", str(tmp_path / "run")])
+    assert "evaluated 2 candidates" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(_litert_missing() is None, reason="litert-torch is installed here: the refusal cannot happen")
+def test_litert_kit_without_the_converter_is_refused_before_writing(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["profile", "--kit", str(tmp_path / "k"), "--target", "tfdev", "--space", TINY_SPACE,
+              "--kit-runtime", "litert"])
+    assert e.value.code == 2 and "pip install 'hynas[tflite]'" in capsys.readouterr().err
+    assert not (tmp_path / "k").exists()

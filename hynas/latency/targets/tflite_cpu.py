@@ -51,13 +51,14 @@ def tflite_bytes(model: nn.Module, shape: tuple[int, ...]) -> bytes:
 
     The converter prints a progress log of its passes; it is kept off the terminal (its errors
     still raise)."""
-    import litert_torch
     import torch
 
     model = model.eval()
     x = torch.randn(shape)
     with tempfile.TemporaryDirectory(prefix="hynas-tflite-") as tmp, _quiet(Path(tmp) / "log") as log:
         try:
+            import litert_torch  # its first import prints library-loading notes too
+
             edge = litert_torch.convert(model, (x,))
             path = Path(tmp) / "model.tflite"
             edge.export(str(path))
