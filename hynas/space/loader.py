@@ -95,6 +95,8 @@ def parse_space(raw: Any, catalog: Catalog | None = None, *, name_hint: str = "s
     _check_relations(tuple(stages), stages_raw, stem, inp, cat)
     if rules.output_stride is not None:
         _check_output_stride(stem, tuple(stages), rules.output_stride, cat)
+    if inp.dims == 1 and not inp.fields:
+        _check_length(stem, tuple(stages), inp.resolution, cat)
     for o in stem.options:
         if cat[o.type].fields != bool(inp.fields):
             raise SpecError(f"stem '{o.type}' " + ("does not embed feature fields; this input has fields." if inp.fields
@@ -438,6 +440,36 @@ def _check_option(o: BlockOption, path: str, widths: set[int], maps: set[int] | 
 def _option_reductions(o: BlockOption, cat: Catalog) -> list[int | None]:
     red = cat[o.type].reduction
     return list(o.knob_dict()[red]) if isinstance(red, str) else [red]
+
+
+def deepest_halvings(stages: tuple[StageSpec, ...]) -> int:
+    """The most times any choice of downsample/upsample stages halves the map below the stem's output
+    at any point of the network (a U-Net path counts its bottom, not its net level)."""
+    states = {(0, 0)}  # (level now, deepest level so far)
+    for st in stages:
+        states = {(lv + k, max(peak, lv + k)) for lv, peak in states for k in stage_steps(st)}
+    return max(peak for _, peak in states)
+
+
+def _check_length(stem: StemSpec, stages: tuple[StageSpec, ...], length: int, cat: Catalog) -> None:
+    """A 1-D space whose input.length some stem and downsample choices cannot reduce is refused here,
+    naming the lengths that fit, instead of failing every such candidate when it is built."""
+    deep = 2 ** deepest_halvings(stages)
+    need = {}
+    for o in stem.options:
+        red = cat[o.type].reduction
+        for r in (o.knob_dict()[red] if isinstance(red, str) else (red,) if red else ()):
+            need[(o.type, r)] = r * deep
+    if not need:
+        return
+    lcm = math.lcm(*need.values())
+    bad = [(t, r, m) for (t, r), m in need.items() if length % m]
+    if bad:
+        t, r, m = bad[0]
+        raise SpecError(f"is {length}, but stem '{t}' reduces by {r} and the stages' downsample choices can halve "
+                        f"it {deepest_halvings(stages)} more times: a total reduction of {m}, which does not divide "
+                        f"{length}.", path="input.length",
+                        allowed=f"a multiple of {lcm} (e.g. {length + (-length) % lcm}), or fewer downsample choices")
 
 
 def _stem_factors(stem: StemSpec, cat: Catalog) -> list[int]:

@@ -106,6 +106,8 @@ def test_image_archs_keep_their_hash() -> None:
     ({"stages.2.width": [40]}, "stages[2].width", "merge sum adds stage 's1'"),
     ({"stages.2.downsample": "conv1d_down"}, "stages[2].downsample", "either downsamples or upsamples"),
     ({"stages.1.merge": "sum"}, "stages[1].merge", "add 'skip"),
+    ({"input.length": 126}, "input.length", "a multiple of 4 (e.g. 128)"),
+    ({"input.length": 131, "stem.blocks.conv1d_stem.reduction": [1]}, "input.length", "a multiple of 2 (e.g. 132)"),
 ])
 def test_bad_signal_spaces_are_refused_by_field(edits, field, says) -> None:
     with pytest.raises(SpecError) as e:
@@ -121,6 +123,16 @@ def test_image_block_in_a_signal_arch_is_refused() -> None:
                                                 .block_info.knobs.items()}}
     with pytest.raises(ArchError, match="runs on 2-D"):
         build_model(Arch(arch))
+
+
+def test_length_check_counts_a_unet_path_at_its_bottom() -> None:
+    from hynas.space.loader import deepest_halvings
+
+    sp = parse_space(_space())
+    assert deepest_halvings(sp.stages) == 1  # s2 halves, s3 doubles back: the bottom is one halving deep
+    parse_space(_space(**{"input.length": 132}))  # stem 2 x 2 = 4 divides 132
+    with pytest.raises(SpecError, match="total reduction of 4"):
+        parse_space(_space(**{"input.length": 130}))
 
 
 def test_length_the_strides_cannot_divide_is_refused() -> None:
