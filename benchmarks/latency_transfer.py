@@ -93,6 +93,7 @@ def main() -> None:
     s.add_argument("--source", default="predictors/ort-cpu.json")
     s.add_argument("--draws", type=int, default=20)
     s.add_argument("--out", default="benchmarks/results/latency_transfer.json")
+    s.add_argument("--raw", action="store_true", help="score raw medians (no reference-network rescaling)")
     s.add_argument("files", nargs="+")
     args = ap.parse_args()
     if args.cmd == "measure":

@@ -12,7 +12,8 @@ from typing import Any
 KS = (5, 10, 20, 50)
 
 
-def _load(path: str) -> dict[str, Any]:
+def _load(path: str, raw: bool = False) -> dict[str, Any]:
+    """The measured pool; every time rescaled by its reference-network time unless ``raw``."""
     from hynas.build import block_plan
     from hynas.latency.profile import nominal_reference
     from hynas.space.arch import Arch
@@ -23,9 +24,10 @@ def _load(path: str) -> dict[str, Any]:
     for r in d["archs"]:
         r["a"] = Arch.from_json(r["arch"])
         r["units"] = block_plan(r["a"])
-        r["y"] = r["median_ms"] * nominal / r["reference_ms"]
+        r["y"] = r["median_ms"] * (1.0 if raw else nominal / r["reference_ms"])
     by_hash = {r["hash"]: r for r in d["archs"]}
-    d["noise"] = [(g["median_ms"] * nominal / g["reference_ms"], by_hash[g["hash"]]["y"]) for g in d["again"]]
+    d["noise"] = [(g["median_ms"] * (1.0 if raw else nominal / g["reference_ms"]), by_hash[g["hash"]]["y"])
+                  for g in d["again"]]
     d["nominal"] = nominal
     return d
 
@@ -56,11 +58,11 @@ def _kcentre_picks(source: Any, fit: list[dict[str, Any]], k: int, rng: random.R
     return [fit[i] for i in kcentre(np.concatenate([s_mat, fixed[:, None]], axis=1), k, rng.randrange(len(fit)))]
 
 
-def score_file(source: Any, path: str, draws: int, seed: int = 0) -> dict[str, Any]:
+def score_file(source: Any, path: str, draws: int, seed: int = 0, raw: bool = False) -> dict[str, Any]:
     from hynas.latency.calibrate import Sample, apply_transfer, fit_transfer
     from hynas.latency.predictor import accuracy
 
-    d = _load(path)
+    d = _load(path, raw)
     fit = [r for r in d["archs"] if r["split"] == "fit"]
     test = [r for r in d["archs"] if r["split"] == "test"]
     y = [r["y"] for r in test]
@@ -92,7 +94,8 @@ def score(args: argparse.Namespace) -> None:
 
     src = Predictor.load(args.source)
     out = {"source": args.source, "source_fingerprint": src.fingerprint,
-           "results": [score_file(src, f, args.draws) for f in args.files]}
+           "raw": bool(getattr(args, "raw", False)),
+           "results": [score_file(src, f, args.draws, raw=bool(getattr(args, "raw", False))) for f in args.files]}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     for r in out["results"]:
         print(_table(r))

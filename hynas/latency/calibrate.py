@@ -34,6 +34,7 @@ HUBER = 0.05  # relative error beyond which a calibration arch's weight falls (o
 MIN_FAMILY = 8  # fewer archs fit the global factor only
 DEFAULT_ARCHS = 20
 DEFAULT_BUDGET_S = 60.0
+RAW_MARGIN = 0.5  # calibrate on raw times only where they fit at least 2x better than reference-rescaled ones
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,32 @@ def calibration_archs(
     return [out[i] for i in picked]
 
 
+def _best_loo(fit: dict[str, Any]) -> float:
+    return min(fit["loo_rmse_pct"].values()) if fit["loo_rmse_pct"] else math.inf
+
+
+def choose_rescaling(source: Predictor, timed: list[tuple[Any, list[Any], float, float]], nominal: float,
+                     method: str = "auto") -> tuple[list[Sample], dict[str, Any], bool]:
+    """The calibration samples with or without the reference-network rescaling, whichever the fit
+    predicts better (lower leave-one-out error): ``(samples, fit, rescaled)``.
+
+    With one thread on the thread-CPU clock the rescaling removes this machine's drift; with
+    several threads on wall clock a small reference network can be what the noise hits hardest
+    (on a 2-vCPU VM its times varied 8x where whole archs varied 2x), and rescaling by it
+    would add that noise to every sample. The raw times must fit at least twice as well
+    (``RAW_MARGIN``) to win: on 20-arch draws of pools measured on a quiet 2-vCPU VM that drops the
+    rescaling for onnxruntime on 2 threads (wall clock) and keeps it for one thread."""
+    scaled = [Sample(a, u, ms * nominal / ref) for a, u, ms, ref in timed]
+    fit = fit_transfer(source, scaled, method)
+    raw = [Sample(a, u, ms) for a, u, ms, _ in timed]
+    fit_raw = fit_transfer(source, raw, method)
+    if _best_loo(fit_raw) < RAW_MARGIN * _best_loo(fit):
+        fit_raw["loo_rmse_pct_rescaled"] = fit["loo_rmse_pct"]
+        return raw, fit_raw, False
+    fit["loo_rmse_pct_raw"] = fit_raw["loo_rmse_pct"]
+    return scaled, fit, True
+
+
 def calibrate_here(
     source: Predictor,
     source_path: str | Path,
@@ -231,12 +258,11 @@ def calibrate_here(
                             f"with --no-calibrate.")
         raise UserError(f"calibration timed only {len(timed)} archs on {target} ({'; '.join(failures[:3])}).")
     nominal = nominal_reference([ref for *_, ref in timed])
-    samples = [Sample(a, u, ms * nominal / ref) for a, u, ms, ref in timed]
-    fit = fit_transfer(source, samples, method)
+    samples, fit, rescaled = choose_rescaling(source, timed, nominal, method)
     out = apply_transfer(source, fit)
     out.target = t.describe()
     out.fingerprint = machine_fingerprint(t.runtime_versions())
-    out.reference_nominal_ms = nominal
+    out.reference_nominal_ms = nominal if rescaled else None  # None: this target's times are used raw
     out.meta = {
         **source.meta,
         "calibration": {
@@ -248,6 +274,7 @@ def calibrate_here(
             "archs": [s.arch.hash for s in samples],
             "spaces": list(spaces),
             "choice": choice,
+            "reference_rescaling": rescaled,
             "measured_ms": [round(s.ms, 5) for s in samples],
             "fit": fit,
             "fingerprint": out.fingerprint,

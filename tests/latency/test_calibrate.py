@@ -61,6 +61,27 @@ def test_fit_recovers_a_known_scale_and_family_factors(foreign, tiny_space):
     assert fit_transfer(foreign, samples[:5])["method"] == "global"  # too few archs for per-family factors
 
 
+def test_reference_rescaling_is_kept_where_it_removes_drift_and_dropped_where_it_adds_noise(foreign, tiny_space):
+    from hynas.build import block_plan
+    from hynas.latency.calibrate import choose_rescaling
+    from hynas.space import sample
+
+    rng, noise = random.Random(5), random.Random(6)
+    drifting, noisy_ref = [], []
+    while len(drifting) < 12:
+        a = sample(tiny_space, rng)
+        units = block_plan(a)
+        true = 2.0 * foreign.predict_units_ms(units, "1x16")
+        speed = noise.uniform(0.6, 1.6)  # the machine's speed at the moment this arch was timed
+        drifting.append((a, units, true * speed, 0.5 * speed))  # the reference saw the same drift
+        noisy_ref.append((a, units, true * noise.uniform(0.97, 1.03), 0.5 * noise.uniform(0.3, 3.0)))
+    samples, fit, rescaled = choose_rescaling(foreign, drifting, 0.5)
+    assert rescaled and "loo_rmse_pct_raw" in fit and min(fit["loo_rmse_pct"].values()) < 1.0
+    samples, fit, rescaled = choose_rescaling(foreign, noisy_ref, 0.5)
+    assert not rescaled and [s.ms for s in samples] == [t[2] for t in noisy_ref]
+    assert min(fit["loo_rmse_pct"].values()) < min(fit["loo_rmse_pct_rescaled"].values())
+
+
 def test_search_source_calibrates_a_foreign_predictor_once_and_reuses_it(foreign, tiny_archs, tmp_path, monkeypatch):
     monkeypatch.setenv("HYNAS_PREDICTORS", str(tmp_path / "preds"))
     foreign.save(tmp_path / "preds" / "ort-cpu.json")
