@@ -93,9 +93,9 @@ def score(args: argparse.Namespace) -> None:
     from hynas.latency.predictor import Predictor
 
     src = Predictor.load(args.source)
-    out = {"source": args.source, "source_fingerprint": src.fingerprint,
-           "raw": bool(getattr(args, "raw", False)),
-           "results": [score_file(src, f, args.draws, raw=bool(getattr(args, "raw", False))) for f in args.files]}
+    raw = bool(getattr(args, "raw", False))
+    out = {"source": args.source, "source_fingerprint": src.fingerprint, "raw": raw,
+           "results": [score_file(src, f, args.draws, raw=raw) for f in args.files]}
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     for r in out["results"]:
         print(_table(r))

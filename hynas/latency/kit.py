@@ -35,6 +35,7 @@ KIT_VERSION = 1
 RUNNER = "run_kit.py"
 MANIFEST = "manifest.json"
 MIN_KIT_ARCHS = 12  # 9 to fit the calibration, 3 to check it
+MIN_FIT_ARCHS = 4  # the fewest timed whole archs a predictor is fitted from (kit_import)
 UNIT_S, ARCH_S = 0.3, 1.5  # device seconds per unit / whole arch the runner spends (FAST / DEFAULT policies)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$")
 KIT_RUNTIMES = {"onnxruntime": ".onnx", "litert": ".tflite"}  # runtime -> model file suffix
@@ -221,11 +222,11 @@ def write_kit(
         if w.bytes > max_bytes:
             break
         w.unit(u)
-    if len(w.archs) < 4:
+    if len(w.archs) < MIN_FIT_ARCHS:
         shutil.rmtree(tmp, ignore_errors=True)
         reasons = "; ".join(f"{k}: {v}" for k, v in list(w.skipped.items())[:3])
         raise UserError(f"--kit-runtime {runtime}: only {len(w.archs)} whole archs of space '{space_name}' could "
-                        f"be converted (at least 4 are needed to fit a predictor); {reasons}")
+                        f"be converted (at least {MIN_FIT_ARCHS} are needed to fit a predictor); {reasons}")
     skipped = f"; {len(w.skipped)} the {runtime} converter refused (listed in the manifest)" if w.skipped else ""
     progress(f"exported {len(w.units)} units and {len(w.archs)} whole archs ({w.bytes / 1e6:.0f} MB){skipped}")
     manifest = {

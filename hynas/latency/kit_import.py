@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from hynas.errors import UserError
-from hynas.latency.kit import KIT_FORMAT, MANIFEST, manifest_sha256, space_sha256, unit_from_record
+from hynas.latency.kit import (
+    KIT_FORMAT,
+    MANIFEST,
+    MIN_FIT_ARCHS,
+    manifest_sha256,
+    space_sha256,
+    unit_from_record,
+)
 
 TIME_FIELDS = ("median_ms", "p10_ms", "p90_ms", "reference_ms")
 
@@ -88,8 +95,9 @@ def fit_from_kit(timings_path: str | Path) -> Any:
     ent = t["entries"]
     units = [(unit_from_record(e["unit"]), ent[e["id"]]) for e in manifest["units"] if e["id"] in ent]
     archs = [(Arch.from_json(e["arch"]), ent[e["id"]]) for e in manifest["archs"] if e["id"] in ent]
-    if len(archs) < 4:
-        raise UserError(f"{path}: only {len(archs)} whole archs were timed (at least 4 are needed to fit).")
+    if len(archs) < MIN_FIT_ARCHS:
+        raise UserError(f"{path}: only {len(archs)} whole archs were timed (at least {MIN_FIT_ARCHS} are needed "
+                        "to fit).")
     nominal = nominal_reference([e["reference_ms"] for _, e in units + archs])
     tgt = {**manifest["target"], "device": "kit", "clock": t.get("clock", "wall"),
            "kit": {"manifest_sha256": t["kit_sha256"], "space": manifest["space"]}}

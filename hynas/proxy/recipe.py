@@ -264,7 +264,8 @@ def describe(recipe: TrainRecipe, native: int | None, runtime: str = "", smoothe
     origin = "the data's" if r.resolution is None else "--resolution"
     parts = [length, f"batch {r.batch_size}", f"{r.optimizer} lr {r.lr:g} wd {r.weight_decay:g}",
              f"{r.schedule} after {r.warmup_steps} warm-up",
-             *([f"label smoothing {r.label_smoothing:g}"] if smoothed else []), f"augment {r.augment}", f"trains at {train} px" + (" (proxy)" if r.proxy_resolution else ""),
+             *([f"label smoothing {r.label_smoothing:g}"] if smoothed else []), f"augment {r.augment}",
+             f"trains at {train} px" + (" (proxy)" if r.proxy_resolution else ""),
              f"candidates built, timed and exported at {model} px ({origin})"]
     if r.train_samples:
         parts.append(f"{r.train_samples} images per class")

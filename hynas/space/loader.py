@@ -454,12 +454,8 @@ def deepest_halvings(stages: tuple[StageSpec, ...]) -> int:
 def _check_length(stem: StemSpec, stages: tuple[StageSpec, ...], length: int, cat: Catalog) -> None:
     """A 1-D space whose input.length some stem and downsample choices cannot reduce is refused here,
     naming the lengths that fit, instead of failing every such candidate when it is built."""
-    deep = 2 ** deepest_halvings(stages)
-    need = {}
-    for o in stem.options:
-        red = cat[o.type].reduction
-        for r in (o.knob_dict()[red] if isinstance(red, str) else (red,) if red else ()):
-            need[(o.type, r)] = r * deep
+    halvings = deepest_halvings(stages)
+    need = {(o.type, r): r * 2**halvings for o in stem.options for r in _option_reductions(o, cat) if r}
     if not need:
         return
     lcm = math.lcm(*need.values())
@@ -467,7 +463,7 @@ def _check_length(stem: StemSpec, stages: tuple[StageSpec, ...], length: int, ca
     if bad:
         t, r, m = bad[0]
         raise SpecError(f"is {length}, but stem '{t}' reduces by {r} and the stages' downsample choices can halve "
-                        f"it {deepest_halvings(stages)} more times: a total reduction of {m}, which does not divide "
+                        f"it {halvings} more times: a total reduction of {m}, which does not divide "
                         f"{length}.", path="input.length",
                         allowed=f"a multiple of {lcm} (e.g. {length + (-length) % lcm}), or fewer downsample choices")
 
